@@ -81,9 +81,15 @@ bool parseLevel(std::string_view text, Level& out) {
   return true;
 }
 
-void setLevel(Level l) { g_level.store(static_cast<int>(l), std::memory_order_relaxed); }
-Level level() { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
-bool enabled(Level l) { return static_cast<int>(l) >= g_level.load(std::memory_order_relaxed); }
+void setLevel(Level l) {
+  g_level.store(static_cast<int>(l), std::memory_order_relaxed);
+}
+Level level() {
+  return static_cast<Level>(g_level.load(std::memory_order_relaxed));
+}
+bool enabled(Level l) {
+  return static_cast<int>(l) >= g_level.load(std::memory_order_relaxed);
+}
 
 void write(Level l, std::string_view component, std::string_view message) {
   std::string line;

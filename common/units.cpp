@@ -79,8 +79,9 @@ std::optional<uint64_t> parseSize(std::string_view text, std::string* why) {
       return static_cast<uint64_t>(std::llround(v));
     }
   }
-  setWhy(why, fmt::format("'{}' has an unknown size unit '{}' (use B, KiB, MiB, GiB, TiB, k, M, G, T)",
-                          text, suf));
+  setWhy(why,
+         fmt::format("'{}' has an unknown size unit '{}' (use B, KiB, MiB, GiB, TiB, k, M, G, T)",
+                     text, suf));
   return std::nullopt;
 }
 

@@ -28,55 +28,58 @@ bool readAddr(const json& v, IpAddr& out) {
 }
 
 // X-macro style table: name, type, doc, member, json writer, json reader, text.
-#define NC_UINT_FIELD(NAME, TYPE, DOC, MEMBER, OMIT_ZERO)                                       \
-  FieldDef {                                                                                    \
-    NAME, TYPE, DOC,                                                                            \
-        [](const FlowRecord& r, json& o) {                                                      \
-          if ((OMIT_ZERO) && r.MEMBER == 0) return false;                                       \
-          o[NAME] = r.MEMBER;                                                                   \
-          return true;                                                                          \
-        },                                                                                      \
-        [](const json& v, FlowRecord& r) { return readUnsigned(v, r.MEMBER); },                 \
-        [](const FlowRecord& r) { return fmt::format("{}", r.MEMBER); }                         \
+#define NC_UINT_FIELD(NAME, TYPE, DOC, MEMBER, OMIT_ZERO)                       \
+  FieldDef {                                                                    \
+    NAME, TYPE, DOC,                                                            \
+        [](const FlowRecord& r, json& o) {                                      \
+          if ((OMIT_ZERO) && r.MEMBER == 0)                                     \
+            return false;                                                       \
+          o[NAME] = r.MEMBER;                                                   \
+          return true;                                                          \
+        },                                                                      \
+        [](const json& v, FlowRecord& r) { return readUnsigned(v, r.MEMBER); }, \
+        [](const FlowRecord& r) { return fmt::format("{}", r.MEMBER); }         \
   }
 
-#define NC_ADDR_FIELD(NAME, DOC, MEMBER, OMIT_ZERO)                                             \
-  FieldDef {                                                                                    \
-    NAME, FieldType::kAddr, DOC,                                                                \
-        [](const FlowRecord& r, json& o) {                                                      \
-          if ((OMIT_ZERO) && r.MEMBER.isZero()) return false;                                   \
-          o[NAME] = r.MEMBER.toString();                                                        \
-          return true;                                                                          \
-        },                                                                                      \
-        [](const json& v, FlowRecord& r) { return readAddr(v, r.MEMBER); },                     \
-        [](const FlowRecord& r) { return r.MEMBER.toString(); }                                 \
+#define NC_ADDR_FIELD(NAME, DOC, MEMBER, OMIT_ZERO)                         \
+  FieldDef {                                                                \
+    NAME, FieldType::kAddr, DOC,                                            \
+        [](const FlowRecord& r, json& o) {                                  \
+          if ((OMIT_ZERO) && r.MEMBER.isZero())                             \
+            return false;                                                   \
+          o[NAME] = r.MEMBER.toString();                                    \
+          return true;                                                      \
+        },                                                                  \
+        [](const json& v, FlowRecord& r) { return readAddr(v, r.MEMBER); }, \
+        [](const FlowRecord& r) { return r.MEMBER.toString(); }             \
   }
 
-#define NC_MAC_FIELD(NAME, DOC, MEMBER)                                                         \
-  FieldDef {                                                                                    \
-    NAME, FieldType::kMac, DOC,                                                                 \
-        [](const FlowRecord& r, json& o) {                                                      \
-          if (r.MEMBER == 0) return false;                                                      \
-          o[NAME] = formatMac(r.MEMBER);                                                        \
-          return true;                                                                          \
-        },                                                                                      \
-        [](const json& v, FlowRecord& r) {                                                      \
-          return v.is_string() && parseMac(v.get_ref<const std::string&>(), r.MEMBER);          \
-        },                                                                                      \
-        [](const FlowRecord& r) { return formatMac(r.MEMBER); }                                 \
+#define NC_MAC_FIELD(NAME, DOC, MEMBER)                                                \
+  FieldDef {                                                                           \
+    NAME, FieldType::kMac, DOC,                                                        \
+        [](const FlowRecord& r, json& o) {                                             \
+          if (r.MEMBER == 0)                                                           \
+            return false;                                                              \
+          o[NAME] = formatMac(r.MEMBER);                                               \
+          return true;                                                                 \
+        },                                                                             \
+        [](const json& v, FlowRecord& r) {                                             \
+          return v.is_string() && parseMac(v.get_ref<const std::string&>(), r.MEMBER); \
+        },                                                                             \
+        [](const FlowRecord& r) { return formatMac(r.MEMBER); }                        \
   }
 
-#define NC_TIME_FIELD(NAME, DOC, MEMBER)                                                        \
-  FieldDef {                                                                                    \
-    NAME, FieldType::kTime, DOC,                                                                \
-        [](const FlowRecord& r, json& o) {                                                      \
-          o[NAME] = formatTime(r.MEMBER);                                                       \
-          return true;                                                                          \
-        },                                                                                      \
-        [](const json& v, FlowRecord& r) {                                                      \
-          return v.is_string() && parseTime(v.get_ref<const std::string&>(), r.MEMBER);         \
-        },                                                                                      \
-        [](const FlowRecord& r) { return formatTime(r.MEMBER); }                                \
+#define NC_TIME_FIELD(NAME, DOC, MEMBER)                                                \
+  FieldDef {                                                                            \
+    NAME, FieldType::kTime, DOC,                                                        \
+        [](const FlowRecord& r, json& o) {                                              \
+          o[NAME] = formatTime(r.MEMBER);                                               \
+          return true;                                                                  \
+        },                                                                              \
+        [](const json& v, FlowRecord& r) {                                              \
+          return v.is_string() && parseTime(v.get_ref<const std::string&>(), r.MEMBER); \
+        },                                                                              \
+        [](const FlowRecord& r) { return formatTime(r.MEMBER); }                        \
   }
 
 const FieldDef kFields[] = {
@@ -88,8 +91,8 @@ const FieldDef kFields[] = {
     NC_ADDR_FIELD("dst_addr", "destination IP address", dst_addr, false),
     NC_UINT_FIELD("src_port", FieldType::kU16, "source port (TCP/UDP/SCTP)", src_port, false),
     NC_UINT_FIELD("dst_port", FieldType::kU16, "destination port (TCP/UDP/SCTP)", dst_port, false),
-    NC_UINT_FIELD("proto", FieldType::kU8, "IP protocol number (6 TCP, 17 UDP, 1 ICMP, ...)",
-                  proto, false),
+    NC_UINT_FIELD("proto", FieldType::kU8, "IP protocol number (6 TCP, 17 UDP, 1 ICMP, ...)", proto,
+                  false),
     NC_UINT_FIELD("tcp_flags", FieldType::kU8, "OR of TCP flags seen (FIN=1 SYN=2 RST=4 PSH=8 ...)",
                   tcp_flags, false),
     NC_UINT_FIELD("tos", FieldType::kU8, "IP type of service / traffic class byte", tos, false),
@@ -101,16 +104,19 @@ const FieldDef kFields[] = {
                   false),
     NC_UINT_FIELD("bytes", FieldType::kU64, "bytes, as exported (see sampling_rate)", bytes, false),
     NC_UINT_FIELD("in_if", FieldType::kU32, "input interface number (see if_kind)", in_if, false),
-    NC_UINT_FIELD("out_if", FieldType::kU32, "output interface number (see if_kind)", out_if, false),
+    NC_UINT_FIELD("out_if", FieldType::kU32, "output interface number (see if_kind)", out_if,
+                  false),
     FieldDef{"if_kind", FieldType::kText,
              "numbering of in_if/out_if: snmp, ifindex (Linux), ofport (OpenFlow), unknown",
              [](const FlowRecord& r, json& o) {
-               if (r.if_kind == IfKind::kUnknown) return false;
+               if (r.if_kind == IfKind::kUnknown)
+                 return false;
                o["if_kind"] = std::string(toString(r.if_kind));
                return true;
              },
              [](const json& v, FlowRecord& r) {
-               if (!v.is_string()) return false;
+               if (!v.is_string())
+                 return false;
                const auto& s = v.get_ref<const std::string&>();
                for (IfKind k : {IfKind::kUnknown, IfKind::kSnmp, IfKind::kLinuxIfindex,
                                 IfKind::kOpenFlowPort}) {
@@ -140,15 +146,16 @@ const FieldDef kFields[] = {
     NC_UINT_FIELD("flow_end_reason", FieldType::kU8,
                   "IPFIX flowEndReason (1 idle, 2 active, 3 end detected, 4 forced, 5 resources)",
                   flow_end_reason, true),
-    FieldDef{"export_proto", FieldType::kText,
-             "export protocol: netflow5, netflow9, ipfix, sflow5",
+    FieldDef{"export_proto", FieldType::kText, "export protocol: netflow5, netflow9, ipfix, sflow5",
              [](const FlowRecord& r, json& o) {
-               if (r.flow_proto == FlowProto::kUnknown) return false;
+               if (r.flow_proto == FlowProto::kUnknown)
+                 return false;
                o["export_proto"] = std::string(toString(r.flow_proto));
                return true;
              },
              [](const json& v, FlowRecord& r) {
-               if (!v.is_string()) return false;
+               if (!v.is_string())
+                 return false;
                const auto& s = v.get_ref<const std::string&>();
                for (FlowProto p : {FlowProto::kNetflowV5, FlowProto::kNetflowV9, FlowProto::kIpfix,
                                    FlowProto::kSflowV5}) {
@@ -169,7 +176,9 @@ const FieldDef kFields[] = {
 
 }  // namespace
 
-std::span<const FieldDef> fields() { return kFields; }
+std::span<const FieldDef> fields() {
+  return kFields;
+}
 
 const FieldDef* findField(std::string_view name) {
   for (const auto& f : kFields) {

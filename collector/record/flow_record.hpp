@@ -9,7 +9,8 @@
 //   to them (1 = unsampled or unknown). When the exporter already scaled its counters (OVS IPFIX),
 //   `kFlagScaledByExporter` is set and scaledPackets()/scaledBytes() do not multiply again.
 // - `in_if`/`out_if` are raw interface numbers; `if_kind` says which numbering they use
-//   (OpenFlow port for OVS NetFlow v5, Linux ifindex for OVS sFlow/IPFIX, SNMP ifIndex for routers).
+//   (OpenFlow port for OVS NetFlow v5, Linux ifindex for OVS sFlow/IPFIX, SNMP ifIndex for
+//   routers).
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -63,9 +64,9 @@ struct IpAddr {
 // Which numbering in_if/out_if use.
 enum class IfKind : uint8_t {
   kUnknown = 0,
-  kSnmp = 1,         // SNMP ifIndex (routers; NetFlow/IPFIX default)
-  kLinuxIfindex = 2, // Linux ifindex (OVS sFlow and IPFIX)
-  kOpenFlowPort = 3, // OpenFlow port number (OVS NetFlow v5)
+  kSnmp = 1,          // SNMP ifIndex (routers; NetFlow/IPFIX default)
+  kLinuxIfindex = 2,  // Linux ifindex (OVS sFlow and IPFIX)
+  kOpenFlowPort = 3,  // OpenFlow port number (OVS NetFlow v5)
 };
 
 // Export protocol a record came from.

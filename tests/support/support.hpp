@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace nc::test {
 
@@ -21,6 +22,17 @@ std::filesystem::path sourceDir();
 std::filesystem::path binDir();
 // A fresh private directory under $TMPDIR, removed by the caller (or by TempDir below).
 std::filesystem::path makeTempDir(const std::string& tag);
+
+// Result of running a program to completion.
+struct RunResult {
+  int exit_code = -1;  // exit status, or 128+signal when killed
+  std::string out;     // stdout
+  std::string err;     // stderr
+};
+// Runs argv[0] (searched on PATH) with `input` on stdin; waits at most `timeout_s` seconds, then
+// kills it (exit_code 128+9).
+RunResult run(const std::vector<std::string>& argv, const std::string& input = "",
+              int timeout_s = 60);
 
 // RAII temporary directory.
 class TempDir {
@@ -37,13 +49,13 @@ class TempDir {
 
 }  // namespace nc::test
 
-#define NC_SKIP_OR_FAIL(why)                                                          \
-  do {                                                                                \
-    if (::nc::test::inCi()) {                                                         \
-      GTEST_FAIL() << "required in CI (CI=true) but unavailable: " << (why);         \
-    } else {                                                                          \
-      GTEST_SKIP() << "skipped (would fail under CI=true): " << (why);                \
-    }                                                                                 \
+#define NC_SKIP_OR_FAIL(why)                                                 \
+  do {                                                                       \
+    if (::nc::test::inCi()) {                                                \
+      GTEST_FAIL() << "required in CI (CI=true) but unavailable: " << (why); \
+    } else {                                                                 \
+      GTEST_SKIP() << "skipped (would fail under CI=true): " << (why);       \
+    }                                                                        \
   } while (0)
 
 #define NC_REQUIRE_TOOL(name)                                            \
@@ -53,9 +65,9 @@ class TempDir {
     }                                                                    \
   } while (0)
 
-#define NC_REQUIRE_ROOT()                                     \
-  do {                                                        \
-    if (::geteuid() != 0) {                                   \
+#define NC_REQUIRE_ROOT()                                      \
+  do {                                                         \
+    if (::geteuid() != 0) {                                    \
       NC_SKIP_OR_FAIL("needs root (network namespaces, OVS)"); \
-    }                                                         \
+    }                                                          \
   } while (0)

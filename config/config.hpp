@@ -1,0 +1,170 @@
+#pragma once
+// net-collector configuration: the structs every component reads, their defaults, and loading from
+// one YAML file with validation.
+//
+// Every key has a default (the in-class initialisers below), a documented meaning (docs/config.md)
+// and a validation rule (config.cpp). Unknown keys are errors. Each error names the file, line and
+// column, and the key path, e.g.
+//   /etc/net-collector.yaml:4:13: collector.listen[1].port: must be 1..65535 (got 70000)
+// Loading collects all errors instead of stopping at the first one. This module opens no sockets.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nc::config {
+
+struct ListenAddr {
+  std::string address = "0.0.0.0";
+  uint16_t port = 2055;
+  bool operator==(const ListenAddr&) const = default;
+};
+
+struct ExporterOverride {
+  std::string network;         // exporter address or CIDR this applies to
+  uint32_t sampling_rate = 0;  // 0 = use what the exporter says
+  std::string interfaces;      // "auto", "snmp", "ifindex", "ofport"
+  std::string counters;        // "auto", "raw", "scaled" (scaled = exporter already scaled them)
+  bool operator==(const ExporterOverride&) const = default;
+};
+
+struct CollectorConfig {
+  std::vector<ListenAddr> listen = {{"0.0.0.0", 2055}, {"0.0.0.0", 4739}, {"0.0.0.0", 6343}};
+  uint32_t threads = 0;                  // 0 = auto (number of cores)
+  uint64_t rcvbuf = 32ull * 1024 * 1024;  // SO_RCVBUF per socket, bytes
+  std::vector<std::string> allow;        // exporter networks (CIDR); empty = any
+  std::string templates = "";            // template cache file; "" = <store.path>/templates.bin
+  std::vector<ExporterOverride> exporters;
+  bool operator==(const CollectorConfig&) const = default;
+};
+
+struct RetentionConfig {
+  uint64_t max_age_ms = 30ull * 86400 * 1000;
+  uint64_t max_size = 50ull * 1024 * 1024 * 1024;
+  bool operator==(const RetentionConfig&) const = default;
+};
+
+struct StoreConfig {
+  std::string path = "/var/lib/net-collector/flows";
+  uint64_t rotate_ms = 60 * 1000;
+  RetentionConfig retention;
+  std::string compression = "zstd";  // zstd | lz4 | none
+  bool operator==(const StoreConfig&) const = default;
+};
+
+struct OvsdbConfig {
+  bool enabled = true;
+  std::string endpoint = "unix:/run/openvswitch/db.sock";  // unix:PATH | tcp:HOST:PORT
+  bool operator==(const OvsdbConfig&) const = default;
+};
+
+struct SflowExport {
+  uint32_t sampling = 64;  // 1-in-N packets
+  uint32_t polling = 10;   // counter polling interval, seconds (0 = off)
+  uint32_t header = 128;   // bytes of each sampled packet
+  std::string agent;       // interface whose address is the agent address ("" = OVS picks)
+  std::vector<std::string> targets;  // host:port; empty = this daemon's sFlow listener
+  bool operator==(const SflowExport&) const = default;
+};
+
+struct IpfixExport {
+  uint32_t sampling = 64;
+  uint32_t obs_domain_id = 0;
+  uint32_t obs_point_id = 0;
+  uint32_t cache_active_timeout = 60;  // seconds
+  uint32_t cache_max_flows = 4096;     // never 0 by default: 0 disables OVS's flow cache
+  std::vector<std::string> targets;
+  bool operator==(const IpfixExport&) const = default;
+};
+
+struct NetflowExport {
+  uint32_t active_timeout = 60;  // seconds
+  std::optional<uint32_t> engine_type;
+  std::optional<uint32_t> engine_id;
+  bool add_id_to_interface = false;
+  std::vector<std::string> targets;
+  bool operator==(const NetflowExport&) const = default;
+};
+
+struct BridgeRule {
+  std::vector<std::string> match = {"*"};  // bridge names or glob patterns
+  bool takeover = false;                   // take over export rows someone else created
+  std::optional<SflowExport> sflow;
+  std::optional<IpfixExport> ipfix;
+  std::optional<NetflowExport> netflow;
+  bool operator==(const BridgeRule&) const = default;
+};
+
+struct Channel {
+  std::string name;
+  std::string filter = "any";
+  bool operator==(const Channel&) const = default;
+};
+
+struct Profile {
+  std::string name;
+  std::vector<Channel> channels;
+  bool operator==(const Profile&) const = default;
+};
+
+struct CorrelationConfig {
+  bool enabled = false;
+  uint64_t window_ms = 60 * 1000;
+  double threshold = 3.0;
+  bool operator==(const CorrelationConfig&) const = default;
+};
+
+struct ControlConfig {
+  std::string socket = "/run/net-collector/control.sock";
+  bool operator==(const ControlConfig&) const = default;
+};
+
+struct HttpConfig {
+  bool enabled = false;
+  std::string listen = "127.0.0.1:8080";
+  bool operator==(const HttpConfig&) const = default;
+};
+
+struct LogConfig {
+  std::string level = "info";
+  bool operator==(const LogConfig&) const = default;
+};
+
+struct Config {
+  CollectorConfig collector;
+  StoreConfig store;
+  OvsdbConfig ovsdb;
+  std::vector<BridgeRule> bridges;
+  std::vector<Profile> profiles;
+  CorrelationConfig correlation;
+  ControlConfig control;
+  HttpConfig http;
+  LogConfig log;
+  bool operator==(const Config&) const = default;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based
+  std::string path;  // "collector.listen[1].port"
+  std::string message;
+  // "file:line:col: path: message"
+  std::string toString() const;
+};
+
+struct LoadResult {
+  Config config;
+  std::vector<ConfigError> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+// Loads and validates `path`. A missing or unreadable file is one error.
+LoadResult loadFile(const std::string& path);
+// Same for text in memory; `name` is used as the file name in errors.
+LoadResult loadString(std::string_view yaml, const std::string& name);
+// The effective configuration (defaults filled in) as YAML that loadString() accepts.
+std::string dump(const Config& config);
+
+}  // namespace nc::config

@@ -1,0 +1,190 @@
+// Runs the real programs (build/bin/net-collectord, build/bin/net-collector) as an operator would.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/support.hpp"
+
+namespace nc::test {
+namespace {
+
+std::string daemonBin() {
+  return (binDir() / "net-collectord").string();
+}
+std::string cliBin() {
+  return (binDir() / "net-collector").string();
+}
+
+void writeFile(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
+
+std::string readFile(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(Programs, HelpAndVersionEverywhere) {
+  for (const auto& argv :
+       std::vector<std::vector<std::string>>{{daemonBin(), "--help"},
+                                             {cliBin(), "--help"},
+                                             {cliBin(), "status", "--help"},
+                                             {cliBin(), "flows", "--help"},
+                                             {cliBin(), "top", "--help"},
+                                             {cliBin(), "fields", "--help"},
+                                             {cliBin(), "check-config", "--help"}}) {
+    auto r = run(argv);
+    EXPECT_EQ(r.exit_code, 0) << argv.back() << r.err;
+    EXPECT_NE(r.out.find("Usage:"), std::string::npos) << argv.back();
+  }
+  auto v = run({daemonBin(), "--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_EQ(v.out.rfind("net-collectord 0.", 0), 0u) << v.out;
+  auto c = run({cliBin(), "--version"});
+  EXPECT_EQ(c.out.rfind("net-collector 0.", 0), 0u) << c.out;
+}
+
+TEST(Programs, CheckConfigPrintsEveryErrorAndExitsOne) {
+  TempDir dir("cfg");
+  auto bad = dir.path() / "bad.yaml";
+  writeFile(bad, "collector:\n  listen: [{port: 99999}]\n  nope: 1\n");
+  auto r = run({daemonBin(), "--check-config", "--config", bad.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(
+      r.err.find(bad.string() + ":2:19: collector.listen[0].port: must be 0..65535 (got 99999)"),
+      std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(bad.string() + ":3:3: collector.nope: unknown key"), std::string::npos)
+      << r.err;
+  auto good = dir.path() / "good.yaml";
+  writeFile(good, "log: {level: debug}\n");
+  r = run({daemonBin(), "--check-config", "-c", good.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run({cliBin(), "check-config", bad.string()});
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+TEST(Programs, FieldsDocIsInStep) {
+  auto r = run({cliBin(), "fields", "--markdown"});
+  ASSERT_EQ(r.exit_code, 0);
+  std::string doc = readFile(sourceDir() / "docs" / "fields.md");
+  EXPECT_NE(doc.find(r.out), std::string::npos)
+      << "docs/fields.md is stale: regenerate with `net-collector fields --markdown`";
+}
+
+TEST(Programs, FlowsAndTopOverJsonLines) {
+  TempDir dir("flows");
+  auto in = dir.path() / "flows.jsonl";
+  writeFile(
+      in,
+      R"({"first":"2026-11-26T10:00:01.000Z","last":"2026-11-26T10:00:02.000Z","exporter":"192.0.2.1","src_addr":"10.0.0.1","dst_addr":"10.0.0.2","src_port":1000,"dst_port":443,"proto":6,"packets":10,"bytes":1000,"sampling_rate":1}
+{"first":"2026-11-26T10:00:00.000Z","last":"2026-11-26T10:00:03.000Z","exporter":"192.0.2.1","src_addr":"10.0.0.3","dst_addr":"10.0.0.2","src_port":53,"dst_port":5353,"proto":17,"packets":2,"bytes":300,"sampling_rate":10}
+
+{"first":"2026-11-26T10:00:05.000Z","last":"2026-11-26T10:00:05.000Z","exporter":"192.0.2.1","src_addr":"10.0.0.1","dst_addr":"2001:db8::1","src_port":1001,"dst_port":80,"proto":6,"packets":1,"bytes":60,"sampling_rate":1}
+)");
+  auto r = run({cliBin(), "flows", "-i", in.string(), "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Sorted by start time: the UDP flow first.
+  EXPECT_EQ(r.out.find(R"({"bytes":300,)"), 0u) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 3);
+
+  r = run({cliBin(), "top", "-i", in.string(), "--by", "src_addr", "--format", "csv"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // 10.0.0.3: 300 bytes x sampling 10 = 3000 > 10.0.0.1: 1060.
+  EXPECT_EQ(r.out, "src_addr,flows,packets,bytes\n10.0.0.3,1,20,3000\n10.0.0.1,2,11,1060\n");
+
+  r = run({cliBin(), "flows", "-i", "-", "--format", "table"}, readFile(in));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[2001:db8::1]:80"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 flow(s)"), std::string::npos) << r.out;
+
+  r = run({cliBin(), "top", "-i", in.string(), "--by", "nonsense"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("unknown field 'nonsense'"), std::string::npos) << r.err;
+
+  writeFile(dir.path() / "bad.jsonl", "{\"src_port\": \"x\"}\n");
+  r = run({cliBin(), "flows", "-i", (dir.path() / "bad.jsonl").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("bad.jsonl:1: field 'src_port' has a bad value"), std::string::npos)
+      << r.err;
+}
+
+TEST(Programs, StatusWithoutDaemonIsAClearError) {
+  auto r = run({cliBin(), "--socket", "/nonexistent/x.sock", "status"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot reach net-collectord at /nonexistent/x.sock"), std::string::npos)
+      << r.err;
+}
+
+// Starts the daemon, queries it, reloads a bad and a good config, and stops it with SIGTERM.
+TEST(Programs, DaemonLifecycle) {
+  TempDir dir("daemon");
+  auto cfg = dir.path() / "nc.yaml";
+  auto sock = dir.path() / "control.sock";
+  writeFile(cfg,
+            "collector: {listen: [\"127.0.0.1:0\"]}\novsdb: {enabled: false}\ncontrol: "
+            "{socket: " +
+                sock.string() + "}\n");
+  auto errlog = dir.path() / "stderr.log";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = ::open(errlog.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::execl(daemonBin().c_str(), "net-collectord", "--config", cfg.c_str(), nullptr);
+    ::_exit(127);
+  }
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    up = std::filesystem::exists(sock);
+  }
+  ASSERT_TRUE(up) << readFile(errlog);
+  auto r = run({cliBin(), "--socket", sock.string(), "status", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"pid\":" + std::to_string(pid)), std::string::npos) << r.out;
+  // A second daemon on the same socket refuses to start, and names the reason.
+  auto second = run({daemonBin(), "--config", cfg.string()}, "", 10);
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("another net-collectord is running"), std::string::npos) << second.err;
+
+  // A broken file on SIGHUP is rejected; the daemon keeps running.
+  std::string good = readFile(cfg);
+  writeFile(cfg, good + "log: {level: shouting}\n");
+  ::kill(pid, SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  r = run({cliBin(), "--socket", sock.string(), "status", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"reloads\":0"), std::string::npos) << r.out;
+  // A good change is applied.
+  writeFile(cfg, good + "log: {level: debug}\n");
+  ::kill(pid, SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  r = run({cliBin(), "--socket", sock.string(), "status", "--json"});
+  EXPECT_NE(r.out.find("\"reloads\":1"), std::string::npos) << r.out;
+
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(std::filesystem::exists(sock)) << "control socket left behind";
+  std::string log = readFile(errlog);
+  EXPECT_NE(log.find("log.level: must be debug, info, warning or error (got 'shouting')"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("keeping the running config"), std::string::npos) << log;
+  EXPECT_NE(log.find("received SIGTERM, stopping"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace nc::test

@@ -1,0 +1,216 @@
+// Table-driven tests of config loading: defaults, every validation rule, error positions.
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/support/support.hpp"
+
+namespace nc::config {
+namespace {
+
+TEST(Config, EmptyFileGivesDefaults) {
+  auto res = loadString("", "empty.yaml");
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res.config, Config{});
+  ASSERT_EQ(res.config.collector.listen.size(), 3u);
+  EXPECT_EQ(res.config.collector.listen[0].port, 2055);
+  EXPECT_EQ(res.config.collector.listen[1].port, 4739);
+  EXPECT_EQ(res.config.collector.listen[2].port, 6343);
+  EXPECT_EQ(res.config.collector.rcvbuf, 32u * 1024 * 1024);
+  EXPECT_EQ(res.config.store.rotate_ms, 60000u);
+}
+
+TEST(Config, StartingShapeParses) {
+  auto res = loadString(R"(
+collector:   {listen: [{address: 0.0.0.0, port: 2055}, {address: "::", port: 4739}, "127.0.0.1:6343", 9995],
+              threads: auto, rcvbuf: 16MiB, allow: [10.0.0.0/8, "2001:db8::/32"]}
+store:       {path: /tmp/flows, rotate: 30s, retention: {max_age: 7d, max_size: 10GiB}}
+ovsdb:       {endpoint: "tcp:127.0.0.1:6640"}
+bridges:
+  - match: "br-*"
+    sflow: {sampling: 64, polling: 10}
+    ipfix: {sampling: 128, cache_max_flows: 2048, targets: ["192.0.2.9:4739"]}
+    netflow: {active_timeout: 2m, engine_id: 7}
+profiles:
+  - name: live
+    channels: [{name: web, filter: "port 443"}]
+correlation: {enabled: true, window: 5m, threshold: 4}
+control:     {socket: /tmp/x.sock}
+http:        {listen: "127.0.0.1:8080"}
+)",
+                        "shape.yaml");
+  for (const auto& e : res.errors) {
+    ADD_FAILURE() << e.toString();
+  }
+  const Config& c = res.config;
+  ASSERT_EQ(c.collector.listen.size(), 4u);
+  EXPECT_EQ(c.collector.listen[1].address, "::");
+  EXPECT_EQ(c.collector.listen[2].address, "127.0.0.1");
+  EXPECT_EQ(c.collector.listen[2].port, 6343);
+  EXPECT_EQ(c.collector.listen[3].address, "0.0.0.0");
+  EXPECT_EQ(c.collector.listen[3].port, 9995);
+  EXPECT_EQ(c.collector.threads, 0u);
+  EXPECT_EQ(c.collector.rcvbuf, 16u * 1024 * 1024);
+  EXPECT_EQ(c.collector.allow.size(), 2u);
+  EXPECT_EQ(c.store.rotate_ms, 30000u);
+  EXPECT_EQ(c.store.retention.max_age_ms, 7ull * 86400 * 1000);
+  EXPECT_EQ(c.store.retention.max_size, 10ull << 30);
+  EXPECT_EQ(c.ovsdb.endpoint, "tcp:127.0.0.1:6640");
+  ASSERT_EQ(c.bridges.size(), 1u);
+  EXPECT_EQ(c.bridges[0].match, std::vector<std::string>{"br-*"});
+  ASSERT_TRUE(c.bridges[0].sflow);
+  EXPECT_EQ(c.bridges[0].sflow->sampling, 64u);
+  EXPECT_EQ(c.bridges[0].sflow->header, 128u);
+  ASSERT_TRUE(c.bridges[0].ipfix);
+  EXPECT_EQ(c.bridges[0].ipfix->cache_max_flows, 2048u);
+  EXPECT_EQ(c.bridges[0].ipfix->cache_active_timeout, 60u);
+  ASSERT_TRUE(c.bridges[0].netflow);
+  EXPECT_EQ(c.bridges[0].netflow->active_timeout, 120u);
+  EXPECT_EQ(c.bridges[0].netflow->engine_id, 7u);
+  EXPECT_FALSE(c.bridges[0].netflow->engine_type);
+  ASSERT_EQ(c.profiles.size(), 1u);
+  EXPECT_EQ(c.profiles[0].channels[0].filter, "port 443");
+  EXPECT_TRUE(c.correlation.enabled);
+  EXPECT_EQ(c.correlation.window_ms, 300000u);
+}
+
+struct BadCase {
+  const char* name;
+  const char* yaml;
+  const char* expected;  // the whole first error line
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class ConfigErrors : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigErrors, ReportsFileLineColumnPathMessage) {
+  const BadCase& c = GetParam();
+  auto res = loadString(c.yaml, "f.yaml");
+  ASSERT_FALSE(res.ok()) << c.name;
+  EXPECT_EQ(res.errors.front().toString(), c.expected) << c.name;
+}
+
+const BadCase kBad[] = {
+    {"unknown top key", "collecter: {}\n",
+     "f.yaml:1:1: collecter: unknown key (known keys: collector, store, ovsdb, bridges, profiles, "
+     "correlation, control, http, log)"},
+    {"unknown nested key", "collector:\n  lisen: []\n",
+     "f.yaml:2:3: collector.lisen: unknown key (known keys: listen, threads, rcvbuf, allow, "
+     "templates, exporters)"},
+    {"port range", "collector:\n  listen:\n    - {address: 0.0.0.0, port: 70000}\n",
+     "f.yaml:3:32: collector.listen[0].port: must be 0..65535 (got 70000)"},
+    {"port not a number", "collector:\n  listen: [{port: http}]\n",
+     "f.yaml:2:19: collector.listen[0].port: must be a whole number 0..65535 (got 'http')"},
+    {"bad address", "collector:\n  listen: [{address: 1.2.3, port: 1}]\n",
+     "f.yaml:2:22: collector.listen[0].address: '1.2.3' is not an IPv4 or IPv6 address"},
+    {"duplicate listener", "collector:\n  listen: [\"0.0.0.0:1\", \"0.0.0.0:1\"]\n",
+     "f.yaml:2:25: collector.listen[1]: duplicate listener 0.0.0.0:1"},
+    {"empty listen", "collector:\n  listen: []\n",
+     "f.yaml:2:11: collector.listen: needs at least one listener"},
+    {"threads", "collector: {threads: 0}\n",
+     "f.yaml:1:22: collector.threads: must be 1..256 (got 0)"},
+    {"rcvbuf unit", "collector: {rcvbuf: 32QB}\n",
+     "f.yaml:1:21: collector.rcvbuf: '32QB' has an unknown size unit 'QB' (use B, KiB, MiB, GiB, "
+     "TiB, k, M, G, T)"},
+    {"rcvbuf small", "collector: {rcvbuf: 1k}\n",
+     "f.yaml:1:21: collector.rcvbuf: must be 64.0 KiB..2.0 GiB (got 1k)"},
+    {"allow cidr", "collector: {allow: [10.0.0.0/33]}\n",
+     "f.yaml:1:21: collector.allow[0]: '10.0.0.0/33' has a bad prefix length (0..32)"},
+    {"rotate", "store: {rotate: 5x}\n",
+     "f.yaml:1:17: store.rotate: '5x' has an unknown duration unit 'x' (use ms, s, m, h, d, w)"},
+    {"retention shorter than rotate", "store: {rotate: 1h, retention: {max_age: 10m}}\n",
+     "f.yaml:1:42: store.retention.max_age: must be at least store.rotate (a segment would expire "
+     "before it closes)"},
+    {"compression", "store: {compression: gzip}\n",
+     "f.yaml:1:22: store.compression: must be zstd, lz4 or none (got 'gzip')"},
+    {"ovsdb endpoint", "ovsdb: {endpoint: /run/db.sock}\n",
+     "f.yaml:1:19: ovsdb.endpoint: must be unix:PATH or tcp:HOST:PORT (got '/run/db.sock')"},
+    {"sampling zero", "bridges:\n  - match: br0\n    sflow: {sampling: 0}\n",
+     "f.yaml:3:23: bridges[0].sflow.sampling: must be 1..1073741824 (got 0)"},
+    {"unknown bridge option", "bridges:\n  - match: br0\n    sflow: {samplin: 8}\n",
+     "f.yaml:3:13: bridges[0].sflow.samplin: unknown key (known keys: sampling, polling, header, "
+     "agent, targets)"},
+    {"bad target", "bridges:\n  - match: br0\n    ipfix: {targets: [nohost]}\n",
+     "f.yaml:3:23: bridges[0].ipfix.targets[0]: 'nohost' must look like HOST:PORT (IPv6 as "
+     "[ADDR]:PORT)"},
+    {"no export", "bridges:\n  - match: br0\n",
+     "f.yaml:2:5: bridges[0]: declares no export: add sflow, ipfix and/or netflow"},
+    {"cache_max_flows zero", "bridges:\n  - ipfix: {cache_max_flows: 0}\n",
+     "f.yaml:2:30: bridges[0].ipfix.cache_max_flows: must be 1..4294967295 (got 0)"},
+    {"bool", "ovsdb: {enabled: maybe}\n",
+     "f.yaml:1:18: ovsdb.enabled: must be true or false (got 'maybe')"},
+    {"log level", "log: {level: loud}\n",
+     "f.yaml:1:14: log.level: must be debug, info, warning or error (got 'loud')"},
+    {"duplicate key", "log: {level: info}\nlog: {level: debug}\n",
+     "f.yaml:2:1: log: duplicate key (it is already set above)"},
+    {"yaml syntax", "collector: {listen: [\n",
+     "f.yaml:2:1: (top): YAML syntax error: end of sequence flow not found"},
+    {"not a map", "collector: 5\n", "f.yaml:1:12: collector: must be a mapping (key: value)"},
+    {"duplicate profile", "profiles:\n  - {name: a}\n  - {name: a}\n",
+     "f.yaml:3:12: profiles[1].name: duplicate profile name 'a'"},
+};
+
+INSTANTIATE_TEST_SUITE_P(All, ConfigErrors, ::testing::ValuesIn(kBad), [](const auto& info) {
+  std::string n = info.param.name;
+  for (char& ch : n) {
+    if (!isalnum(static_cast<unsigned char>(ch))) {
+      ch = '_';
+    }
+  }
+  return n;
+});
+
+TEST(Config, ReportsAllErrorsSortedByPosition) {
+  auto res = loadString("store: {rotate: 0s}\ncollector: {threads: 999, bogus: 1}\n", "f.yaml");
+  ASSERT_EQ(res.errors.size(), 3u);
+  EXPECT_EQ(res.errors[0].line, 1);
+  EXPECT_EQ(res.errors[1].line, 2);
+  EXPECT_EQ(res.errors[2].line, 2);
+  EXPECT_LT(res.errors[1].column, res.errors[2].column);
+}
+
+TEST(Config, MissingFileIsOneClearError) {
+  auto res = loadFile("/nonexistent/net-collector.yaml");
+  ASSERT_EQ(res.errors.size(), 1u);
+  EXPECT_EQ(res.errors[0].toString(),
+            "/nonexistent/net-collector.yaml: (top): cannot read the file: No such file or "
+            "directory");
+}
+
+TEST(Config, DumpRoundTrips) {
+  auto res = loadString(R"(
+collector: {listen: ["[::1]:9999"], threads: 2, exporters: [{network: 10.0.0.0/8, sampling_rate: 100}]}
+bridges: [{match: [br0, "br-*"], takeover: true, sflow: {agent: lo, targets: ["127.0.0.1:6343"]},
+           netflow: {engine_type: 1, engine_id: 2}}]
+profiles: [{name: p, channels: [{name: c, filter: "proto tcp"}]}]
+)",
+                        "in.yaml");
+  ASSERT_TRUE(res.ok()) << res.errors.front().toString();
+  std::string text = dump(res.config);
+  auto again = loadString(text, "dump.yaml");
+  ASSERT_TRUE(again.ok()) << again.errors.front().toString() << "\n" << text;
+  EXPECT_EQ(again.config, res.config) << text;
+}
+
+TEST(Config, ExamplesInRepositoryAreValid) {
+  auto dir = test::sourceDir() / "examples";
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".yaml") {
+      auto res = loadFile(e.path().string());
+      for (const auto& err : res.errors) {
+        ADD_FAILURE() << err.toString();
+      }
+      ++n;
+    }
+  }
+  EXPECT_GT(n, 0) << "no examples/*.yaml found in " << dir;
+}
+
+}  // namespace
+}  // namespace nc::config
