@@ -13,6 +13,7 @@
 
 #include "collector/cli/output.hpp"
 #include "collector/control/control.hpp"
+#include "collector/gen/gen.hpp"
 #include "collector/record/fields.hpp"
 #include "common/units.hpp"
 #include "common/version.hpp"
@@ -79,19 +80,22 @@ std::vector<FlowRecord> readJsonLines(const std::string& path) {
 std::vector<FlowRecord> loadFlows(const std::string& input) {
   if (input.empty()) {
     throw std::runtime_error(
-        "no input: the on-disk flow store is not available in this version yet; read JSON lines "
-        "with --input FILE (or --input - for stdin)");
+        "no input: the on-disk flow store is not available in this version yet; use --live for "
+        "the daemon's newest flows, or --input FILE (- for stdin) for JSON lines");
   }
   return readJsonLines(input);
 }
 
 int cmdStatus(const Common& c, bool json) {
-  auto ans = control::request(controlSocket(c), {{"cmd", "status"}});
+  std::string sock = controlSocket(c);
+  auto ans = control::request(sock, {{"cmd", "status"}});
   if (!ans.value("ok", false)) {
     std::cerr << "net-collector: daemon error: " << ans.value("error", "?") << "\n";
     return 1;
   }
-  const auto& r = ans["result"];
+  auto ex = control::request(sock, {{"cmd", "exporters"}});
+  nlohmann::json r = ans["result"];
+  r["exporters"] = ex.value("ok", false) ? ex["result"] : nlohmann::json::array();
   if (json) {
     std::cout << r.dump() << "\n";
     return 0;
@@ -99,26 +103,81 @@ int cmdStatus(const Common& c, bool json) {
   std::cout << fmt::format("net-collectord {} (pid {}), up {}\n", r.value("version", "?"),
                            r.value("pid", 0),
                            units::formatDurationMs(r.value("uptime_s", uint64_t{0}) * 1000));
-  std::cout << fmt::format("config:  {}\n", r.value("config", std::string()).empty()
-                                                ? "(built-in defaults)"
-                                                : r.value("config", std::string()));
-  std::cout << "listen: ";
+  std::string cfg = r.value("config", std::string());
+  std::cout << fmt::format("config:   {}\n", cfg.empty() ? "(built-in defaults)" : cfg);
+  std::cout << "listen:  ";
   for (const auto& l : r["listen"]) {
-    std::cout << fmt::format(" {}:{}", l.value("address", ""), l.value("port", 0));
+    std::string a = l.value("address", "");
+    std::cout << (a.find(':') != std::string::npos ? fmt::format(" [{}]:{}", a, l.value("port", 0))
+                                                   : fmt::format(" {}:{}", a, l.value("port", 0)));
   }
   std::cout << "\n";
-  std::cout << fmt::format("store:   {}\n", r.value("store", ""));
-  std::cout << fmt::format("ovsdb:   {} ({})\n", r["ovsdb"].value("endpoint", ""),
+  const auto& in = r["ingest"];
+  auto num = [&](const char* k) { return in.value(k, uint64_t{0}); };
+  std::cout << fmt::format(
+      "ingest:   {} datagrams ({}), {} records, {} counter samples; now {} datagrams/s, {} "
+      "records/s\n",
+      num("datagrams"), units::formatBytes(num("bytes")), num("records"), num("counter_samples"),
+      units::formatCount(in.value("datagrams_per_s", 0.0)),
+      units::formatCount(in.value("records_per_s", 0.0)));
+  std::cout << fmt::format(
+      "drops:    {} decode errors, {} kernel (socket buffer full), {} denied (allow-list), {} "
+      "truncated\n",
+      num("decode_errors"), num("kernel_drops"), num("denied"), num("truncated"));
+  std::cout << fmt::format("store:    {}\n", r.value("store", ""));
+  std::cout << fmt::format("ovsdb:    {} ({})\n", r["ovsdb"].value("endpoint", ""),
                            r["ovsdb"].value("enabled", false) ? "enabled" : "disabled");
+  if (!r["exporters"].empty()) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : r["exporters"]) {
+      uint64_t errors = 0;
+      for (const auto& [k, v] : e["errors"].items()) {
+        errors += v.get<uint64_t>();
+      }
+      rows.push_back({e.value("exporter", ""), e.value("protocol", ""), e.value("flavor", ""),
+                      std::to_string(e.value("datagrams", uint64_t{0})),
+                      std::to_string(e.value("records", uint64_t{0})),
+                      std::to_string(e.value("lost_datagrams", uint64_t{0})),
+                      std::to_string(e.value("lost_records", uint64_t{0})), std::to_string(errors),
+                      std::to_string(e.value("templates_known", 0)), e.value("last_seen", "")});
+    }
+    std::cout << "\n";
+    printTable(std::cout,
+               {"exporter", "protocol", "kind", "datagrams", "records", "lost_dgrams",
+                "lost_records", "errors", "templates", "last_seen"},
+               rows, {false, false, false, true, true, true, true, true, true, false});
+  }
   return 0;
 }
 
-int cmdFlows(const std::string& input, const std::string& format, size_t limit) {
+// The newest flows the daemon decoded (kept in memory per receive shard).
+std::vector<FlowRecord> liveFlows(const Common& c, size_t limit) {
+  auto ans = control::request(controlSocket(c), {{"cmd", "recent"}, {"limit", limit}});
+  if (!ans.value("ok", false)) {
+    throw std::runtime_error("daemon error: " + ans.value("error", std::string("?")));
+  }
+  std::vector<FlowRecord> out;
+  for (const auto& j : ans["result"]) {
+    FlowRecord r;
+    std::string why;
+    if (!fromJson(j, r, &why)) {
+      throw std::runtime_error("daemon sent a bad flow: " + why);
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+int cmdFlows(const Common& c, bool live, const std::string& input, const std::string& format,
+             size_t limit) {
   Format f;
   if (!parseFormat(format, f)) {
     throw CLI::ValidationError("--format", "must be auto, table, csv or json");
   }
-  auto flows = loadFlows(input);
+  if (live && !input.empty()) {
+    throw CLI::ValidationError("--live", "cannot be combined with --input");
+  }
+  auto flows = live ? liveFlows(c, limit != 0 ? limit : 100) : loadFlows(input);
   std::sort(flows.begin(), flows.end(),
             [](const FlowRecord& a, const FlowRecord& b) { return a.first_ns < b.first_ns; });
   if (limit != 0 && flows.size() > limit) {
@@ -300,12 +359,16 @@ int runCli(int argc, char** argv) {
   std::string flows_input;
   std::string flows_format = "auto";
   size_t flows_limit = 0;
+  bool flows_live = false;
+  flows->add_flag("--live", flows_live,
+                  "the newest flows the running daemon decoded (from memory; default limit 100)");
   flows->add_option("-i,--input", flows_input,
                     "read flows from a JSON lines file ('-' = stdin), as written by --format json");
   flows->add_option("-f,--format", flows_format, "auto | table | csv | json (JSON lines)")
       ->capture_default_str();
   flows->add_option("-n,--limit", flows_limit, "print at most N flows (0 = all)");
-  flows->callback([&] { rc = cmdFlows(flows_input, flows_format, flows_limit); });
+  flows->callback(
+      [&] { rc = cmdFlows(common, flows_live, flows_input, flows_format, flows_limit); });
 
   auto* top = app.add_subcommand("top", "rank flows aggregated by one or more fields");
   std::string top_input;
@@ -330,6 +393,8 @@ int runCli(int argc, char** argv) {
   std::string check_path;
   check->add_option("file", check_path, "YAML config file")->required();
   check->callback([&] { rc = cmdCheckConfig(check_path); });
+
+  gen::addGenCommand(app);
 
   try {
     app.parse(argc, argv);

@@ -3,31 +3,95 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "collector/control/control.hpp"
+#include "collector/daemon/recent.hpp"
+#include "collector/ingest/ingest.hpp"
+#include "collector/record/fields.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
 
 namespace nc::daemon {
 namespace {
 
+constexpr size_t kRecentPerShard = 16384;
+
+// Fans a shard's decoded output out to the daemon's consumers (for now: the recent-flows ring).
+class ShardSink : public decode::RecordSink {
+ public:
+  explicit ShardSink(RecentRing& recent) : recent_(recent) {}
+  void onRecords(std::span<const FlowRecord> records) override { recent_.add(records); }
+
+ private:
+  RecentRing& recent_;
+};
+
+decode::ExporterConfig toDecoderConfig(const config::ExporterOverride& o) {
+  decode::ExporterConfig c;
+  c.sampling_rate = o.sampling_rate;
+  if (o.counters == "scaled") {
+    c.flavor = decode::ExporterFlavor::kOvs;
+  } else if (o.counters == "raw") {
+    c.flavor = decode::ExporterFlavor::kRouter;
+  }
+  if (o.interfaces == "snmp") {
+    c.if_kind = IfKind::kSnmp;
+  } else if (o.interfaces == "ifindex") {
+    c.if_kind = IfKind::kLinuxIfindex;
+  } else if (o.interfaces == "ofport") {
+    c.if_kind = IfKind::kOpenFlowPort;
+  }
+  return c;
+}
+
+nlohmann::json exporterJson(const decode::ExporterStats& e) {
+  nlohmann::json errors = nlohmann::json::object();
+  for (size_t i = 1; i < e.errors.size(); ++i) {
+    if (e.errors[i] != 0) {
+      errors[std::string(decode::toString(static_cast<decode::DecodeError>(i)))] = e.errors[i];
+    }
+  }
+  return {{"exporter", e.exporter.toString()},
+          {"protocol", std::string(toString(e.last_proto))},
+          {"flavor", std::string(decode::toString(e.flavor))},
+          {"datagrams", e.datagrams},
+          {"bytes", e.bytes},
+          {"records", e.flow_records},
+          {"options_records", e.options_records},
+          {"counter_samples", e.counter_samples},
+          {"templates_known", e.templates_known},
+          {"lost_datagrams", e.lost_datagrams},
+          {"lost_records", e.lost_records},
+          {"sequence_resets", e.sequence_resets},
+          {"errors", errors},
+          {"first_seen", formatTime(e.first_seen_ns)},
+          {"last_seen", formatTime(e.last_seen_ns)}};
+}
+
 class Daemon {
  public:
   explicit Daemon(Options opts)
       : opts_(std::move(opts)),
         started_(std::chrono::system_clock::now()),
-        signals_(io_, SIGINT, SIGTERM, SIGHUP) {}
+        signals_(io_, SIGINT, SIGTERM, SIGHUP),
+        rate_timer_(io_) {}
 
   int run() {
     applyLogLevel();
     control_ = std::make_unique<control::ControlServer>(io_, opts_.config.control.socket);
+    startIngest();
     registerCommands();
     control_->start();
+    scheduleRates();
     waitSignal();
     log::info("daemon", "net-collectord {} started (pid {}, config {}, control {})", kVersion,
               ::getpid(), opts_.config_path.empty() ? "(defaults)" : opts_.config_path,
@@ -36,11 +100,77 @@ class Daemon {
     io_.run();
     sd_notify(0, "STOPPING=1");
     control_->stop();
+    ingest_->stop();
+    auto t = ingest_->totals();
+    log::info("daemon", "received {} datagrams, {} records ({} decode errors, {} kernel drops)",
+              t.datagrams, t.records, t.decode_errors, t.kernel_drops);
     log::info("daemon", "stopped");
     return 0;
   }
 
  private:
+  void startIngest() {
+    const auto& c = opts_.config.collector;
+    ingest::IngestOptions io;
+    for (const auto& l : c.listen) {
+      io.listen.push_back({l.address, l.port});
+    }
+    io.threads = c.threads != 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
+    io.rcvbuf = c.rcvbuf;
+    for (const auto& a : c.allow) {
+      ingest::Network n;
+      if (ingest::Network::parse(a, n)) {
+        io.allow.push_back(n);
+      }
+    }
+    for (const auto& e : c.exporters) {
+      ingest::ExporterRule rule;
+      if (ingest::Network::parse(e.network, rule.network)) {
+        rule.config = toDecoderConfig(e);
+        io.exporters.push_back(rule);
+      }
+    }
+    io.templates_path =
+        c.templates.empty() ? opts_.config.store.path + "/templates.bin" : c.templates;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(io.templates_path).parent_path(), ec);
+    if (ec) {
+      log::warn("daemon", "templates will not persist: cannot create {}: {}",
+                std::filesystem::path(io.templates_path).parent_path().string(), ec.message());
+      io.templates_path.clear();
+    }
+    for (uint32_t i = 0; i < io.threads; ++i) {
+      recent_.push_back(std::make_unique<RecentRing>(kRecentPerShard));
+    }
+    ingest_ = std::make_unique<ingest::Ingest>(
+        io, [this](uint32_t shard) { return std::make_unique<ShardSink>(*recent_[shard]); });
+    ingest_->start();
+    auto ports = ingest_->boundPorts();
+    for (size_t i = 0; i < ports.size(); ++i) {
+      log::info("collector", "listening on {}:{} (udp, {} shard(s))", c.listen[i].address, ports[i],
+                io.threads);
+    }
+  }
+
+  void scheduleRates() {
+    rate_timer_.expires_after(std::chrono::seconds(2));
+    rate_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) {
+        return;
+      }
+      auto t = ingest_->totals();
+      auto now = std::chrono::steady_clock::now();
+      double dt = std::chrono::duration<double>(now - rate_at_).count();
+      if (dt > 0) {
+        rate_datagrams_ = static_cast<double>(t.datagrams - rate_prev_.datagrams) / dt;
+        rate_records_ = static_cast<double>(t.records - rate_prev_.records) / dt;
+      }
+      rate_prev_ = t;
+      rate_at_ = now;
+      scheduleRates();
+    });
+  }
+
   void applyLogLevel() {
     log::Level l = log::Level::Info;
     if (log::parseLevel(opts_.config.log.level, l)) {
@@ -95,28 +225,69 @@ class Daemon {
   }
 
   void registerCommands() {
-    control_->on("status", "daemon status: version, uptime, config, components",
-                 [this](const auto&) {
-                   auto now = std::chrono::system_clock::now();
-                   nlohmann::json listen = nlohmann::json::array();
-                   for (const auto& l : opts_.config.collector.listen) {
-                     listen.push_back({{"address", l.address}, {"port", l.port}});
-                   }
-                   return nlohmann::json{
-                       {"version", kVersion},
-                       {"revision", kGitRevision},
-                       {"pid", ::getpid()},
-                       {"uptime_s",
-                        std::chrono::duration_cast<std::chrono::seconds>(now - started_).count()},
-                       {"config", opts_.config_path},
-                       {"reloads", reloads_},
-                       {"listen", listen},
-                       {"store", opts_.config.store.path},
-                       {"ovsdb",
-                        {{"enabled", opts_.config.ovsdb.enabled},
-                         {"endpoint", opts_.config.ovsdb.endpoint}}},
-                   };
-                 });
+    control_->on(
+        "status", "daemon status: version, uptime, config, ingest totals", [this](const auto&) {
+          auto now = std::chrono::system_clock::now();
+          nlohmann::json listen = nlohmann::json::array();
+          auto ports = ingest_->boundPorts();
+          for (size_t i = 0; i < ports.size(); ++i) {
+            listen.push_back(
+                {{"address", opts_.config.collector.listen[i].address}, {"port", ports[i]}});
+          }
+          ingest_->refreshStats();
+          auto t = ingest_->totals();
+          nlohmann::json ingest = {{"datagrams", t.datagrams},
+                                   {"bytes", t.bytes},
+                                   {"records", t.records},
+                                   {"counter_samples", t.counter_samples},
+                                   {"decode_errors", t.decode_errors},
+                                   {"denied", t.denied},
+                                   {"truncated", t.truncated},
+                                   {"kernel_drops", t.kernel_drops},
+                                   {"datagrams_per_s", rate_datagrams_},
+                                   {"records_per_s", rate_records_}};
+          nlohmann::json ovsdb = {{"enabled", opts_.config.ovsdb.enabled},
+                                  {"endpoint", opts_.config.ovsdb.endpoint}};
+          return nlohmann::json{
+              {"version", kVersion},
+              {"revision", kGitRevision},
+              {"pid", ::getpid()},
+              {"uptime_s",
+               std::chrono::duration_cast<std::chrono::seconds>(now - started_).count()},
+              {"config", opts_.config_path},
+              {"reloads", reloads_},
+              {"listen", listen},
+              {"ingest", ingest},
+              {"store", opts_.config.store.path},
+              {"ovsdb", ovsdb},
+          };
+        });
+    control_->on("exporters", "per-exporter statistics", [this](const auto&) {
+      ingest_->refreshStats();
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& e : ingest_->exporters()) {
+        out.push_back(exporterJson(e));
+      }
+      return out;
+    });
+    control_->on("recent", "the newest decoded flows: {\"limit\": N}", [this](const auto& req) {
+      size_t limit = req.value("limit", size_t{100});
+      std::vector<FlowRecord> flows;
+      for (const auto& r : recent_) {
+        r->copyTo(flows, limit);
+      }
+      std::sort(flows.begin(), flows.end(), [](const FlowRecord& a, const FlowRecord& b) {
+        return a.received_ns < b.received_ns;
+      });
+      if (flows.size() > limit) {
+        flows.erase(flows.begin(), flows.end() - static_cast<std::ptrdiff_t>(limit));
+      }
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& f : flows) {
+        out.push_back(toJson(f));
+      }
+      return out;
+    });
     control_->on("config", "the effective configuration as YAML", [this](const auto&) {
       return nlohmann::json{{"yaml", config::dump(opts_.config)}};
     });
@@ -126,7 +297,14 @@ class Daemon {
   std::chrono::system_clock::time_point started_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
+  boost::asio::steady_timer rate_timer_;
   std::unique_ptr<control::ControlServer> control_;
+  std::vector<std::unique_ptr<RecentRing>> recent_;
+  std::unique_ptr<ingest::Ingest> ingest_;
+  ingest::ShardStats rate_prev_;
+  std::chrono::steady_clock::time_point rate_at_ = std::chrono::steady_clock::now();
+  double rate_datagrams_ = 0;
+  double rate_records_ = 0;
   uint64_t reloads_ = 0;
 };
 

@@ -1,0 +1,805 @@
+// Template plans and the template cache: IE → op table, compile, replay, limits, expiry,
+// withdrawal and persistence.
+//
+// Persistence file (all integers little-endian, fixed width):
+//
+//   +--------------------+------------+-----------+------------------------------+-----------+
+//   | magic "NCTMPL\0\0" | version u32| count u32 | count x template entry       | fnv64 u64 |
+//   +--------------------+------------+-----------+------------------------------+-----------+
+//   entry: exporter[16] proto_version u8 options u8 template_id u16 domain u32 scope_count u16
+//          field_count u16 refreshed_ns u64, then field_count x (id u16, length u16, pen u32)
+//
+// The checksum (FNV-1a 64) covers everything before it. Loading re-validates every template with
+// the same rules as the wire path, so a hand-edited file cannot smuggle in a hostile template.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bitset>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "collector/decode/decoder_impl.hpp"
+
+namespace nc::decode {
+
+Op opForElement(uint16_t id) {
+  switch (id) {
+    case 1:
+      return Op::kOctetDelta;
+    case 2:
+      return Op::kPacketDelta;
+    case 4:
+      return Op::kProto;
+    case 5:
+      return Op::kTos;
+    case 6:
+      return Op::kTcpFlags;
+    case 7:
+      return Op::kSrcPort;
+    case 8:
+      return Op::kSrcV4;
+    case 9:
+      return Op::kSrcMask;
+    case 10:
+      return Op::kInIf;
+    case 11:
+      return Op::kDstPort;
+    case 12:
+      return Op::kDstV4;
+    case 13:
+      return Op::kDstMask;
+    case 14:
+      return Op::kOutIf;
+    case 15:
+      return Op::kNextHopV4;
+    case 16:
+      return Op::kSrcAs;
+    case 17:
+      return Op::kDstAs;
+    case 18:
+      return Op::kBgpNextHopV4;
+    case 21:
+      return Op::kLastUptime;
+    case 22:
+      return Op::kFirstUptime;
+    case 27:
+      return Op::kSrcV6;
+    case 28:
+      return Op::kDstV6;
+    case 29:
+      return Op::kSrcMask;  // sourceIPv6PrefixLength
+    case 30:
+      return Op::kDstMask;  // destinationIPv6PrefixLength
+    case 32:
+      return Op::kIcmpTypeCode;  // icmpTypeCodeIPv4
+    case 34:
+      return Op::kSamplingInterval;
+    case 38:
+      return Op::kEngineType;
+    case 39:
+      return Op::kEngineId;
+    case 48:
+      return Op::kSamplerId;
+    case 50:
+      return Op::kSamplerRandomInterval;
+    case 56:
+      return Op::kSrcMac;
+    case 57:
+      return Op::kPostDstMac;
+    case 58:
+      return Op::kVlan;
+    case 60:
+      return Op::kIpVersion;
+    case 61:
+      return Op::kDirection;
+    case 62:
+      return Op::kNextHopV6;
+    case 63:
+      return Op::kBgpNextHopV6;
+    case 80:
+      return Op::kDstMac;
+    case 81:
+      return Op::kPostSrcMac;
+    case 85:
+      return Op::kOctetTotal;
+    case 86:
+      return Op::kPacketTotal;
+    case 136:
+      return Op::kEndReason;
+    case 139:
+      return Op::kIcmpTypeCode;  // icmpTypeCodeIPv6
+    case 150:
+      return Op::kStartSec;
+    case 151:
+      return Op::kEndSec;
+    case 152:
+      return Op::kStartMs;
+    case 153:
+      return Op::kEndMs;
+    case 154:
+      return Op::kStartUs;
+    case 155:
+      return Op::kEndUs;
+    case 156:
+      return Op::kStartNs;
+    case 157:
+      return Op::kEndNs;
+    case 158:
+      return Op::kStartDeltaUs;
+    case 159:
+      return Op::kEndDeltaUs;
+    case 160:
+      return Op::kSysInitMs;
+    case 176:
+      return Op::kIcmpType;  // icmpTypeIPv4
+    case 177:
+      return Op::kIcmpCode;  // icmpCodeIPv4
+    case 178:
+      return Op::kIcmpType;  // icmpTypeIPv6
+    case 179:
+      return Op::kIcmpCode;  // icmpCodeIPv6
+    case 243:
+      return Op::kDot1qVlan;
+    case 302:
+      return Op::kSamplerId;  // selectorId
+    case 305:
+      return Op::kSamplingPacketInterval;
+    case 306:
+      return Op::kSamplingPacketSpace;
+    case 309:
+      return Op::kSamplingSize;
+    case 310:
+      return Op::kSamplingPopulation;
+    default:
+      return Op::kSkip;
+  }
+}
+
+DecodeError compileTemplate(std::span<const FieldSpec> fields, uint16_t scope_count, bool options,
+                            uint8_t version, uint32_t max_fields, Template& out) {
+  if (fields.empty() || fields.size() > max_fields || scope_count > fields.size()) {
+    return DecodeError::kBadTemplate;
+  }
+  out.fields.assign(fields.begin(), fields.end());
+  out.steps.clear();
+  out.scope_count = scope_count;
+  out.options = options;
+  out.varlen = false;
+  std::bitset<static_cast<size_t>(Op::kCount)> seen;
+  uint32_t fixed = 0;
+  uint32_t varlen_fields = 0;
+  uint32_t gap = 0;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const FieldSpec& f = fields[i];
+    Op op = Op::kSkip;
+    // NetFlow v9 options scope fields carry scope *types* (1 system, 2 interface, ...), not IEs.
+    bool v9_scope = version == 9 && options && i < scope_count;
+    if (!v9_scope && f.pen == 0) {
+      op = opForElement(f.id);
+    }
+    if (op != Op::kSkip && seen.test(static_cast<size_t>(op))) {
+      op = Op::kSkip;  // duplicated IE (OVS repeats interfaceName): the first one wins
+    }
+    if (f.length == kVarLen) {
+      if (gap > 0xfffe) {
+        return DecodeError::kBadTemplate;
+      }
+      out.steps.push_back(Step{static_cast<uint16_t>(gap), kVarLen, op});
+      gap = 0;
+      ++varlen_fields;
+      out.varlen = true;
+    } else if (op == Op::kSkip || f.length == 0) {
+      gap += f.length;
+    } else {
+      if (gap > 0xfffe) {
+        return DecodeError::kBadTemplate;
+      }
+      out.steps.push_back(Step{static_cast<uint16_t>(gap), f.length, op});
+      gap = 0;
+    }
+    if (op != Op::kSkip) {
+      seen.set(static_cast<size_t>(op));
+    }
+    if (f.length != kVarLen) {
+      fixed += f.length;
+    }
+  }
+  if (gap > 0xfffe) {
+    return DecodeError::kBadTemplate;
+  }
+  out.tail_gap = static_cast<uint16_t>(gap);
+  out.min_length = fixed + varlen_fields;
+  // A record of length 0 would make a data set loop forever; a record longer than a set can be
+  // (65535 - 4 header bytes) can never appear.
+  if (out.min_length == 0 || out.min_length > 65531) {
+    return DecodeError::kBadTemplate;
+  }
+  out.ovs_layout = fields.size() >= 2 && fields[0].id == 138 && fields[0].pen == 0 &&
+                   fields[1].id == 61 && fields[1].pen == 0;
+  return DecodeError::kNone;
+}
+
+namespace {
+
+constexpr uint64_t kNtpToUnixSeconds = 2208988800ull;
+
+uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
+  if (len != 8) {
+    return 0;
+  }
+  uint64_t sec = loadBe32(p);
+  uint64_t frac = loadBe32(p + 4);
+  if (sec < kNtpToUnixSeconds) {
+    return 0;
+  }
+  return (sec - kNtpToUnixSeconds) * 1'000'000'000 + ((frac * 1'000'000'000) >> 32);
+}
+
+void applyOp(Op op, const uint8_t* p, size_t len, RecordScratch& s) {
+  FlowRecord& f = *s.rec;
+  auto num = [&]() { return loadBeN(p, len); };
+  switch (op) {
+    case Op::kSkip:
+    case Op::kCount:
+      break;
+    case Op::kOctetDelta:
+      s.octet_delta = num();
+      s.present |= RecordScratch::kHasOctetDelta;
+      break;
+    case Op::kPacketDelta:
+      s.packet_delta = num();
+      s.present |= RecordScratch::kHasPacketDelta;
+      break;
+    case Op::kOctetTotal:
+      s.octet_total = num();
+      s.present |= RecordScratch::kHasOctetTotal;
+      break;
+    case Op::kPacketTotal:
+      s.packet_total = num();
+      s.present |= RecordScratch::kHasPacketTotal;
+      break;
+    case Op::kProto:
+      f.proto = static_cast<uint8_t>(num());
+      break;
+    case Op::kTos:
+      f.tos = static_cast<uint8_t>(num());
+      break;
+    case Op::kTcpFlags:
+      f.tcp_flags = static_cast<uint8_t>(num());  // 2-byte form: low byte holds the classic flags
+      break;
+    case Op::kSrcPort:
+      f.src_port = static_cast<uint16_t>(num());
+      break;
+    case Op::kDstPort:
+      f.dst_port = static_cast<uint16_t>(num());
+      break;
+    case Op::kSrcV4:
+      if (len == 4) {
+        s.src4 = loadBe32(p);
+        s.present |= RecordScratch::kHasV4;
+      }
+      break;
+    case Op::kDstV4:
+      if (len == 4) {
+        s.dst4 = loadBe32(p);
+        s.present |= RecordScratch::kHasV4;
+      }
+      break;
+    case Op::kSrcV6:
+      if (len == 16) {
+        s.src6 = IpAddr::fromV6(p);
+        s.present |= RecordScratch::kHasV6;
+      }
+      break;
+    case Op::kDstV6:
+      if (len == 16) {
+        s.dst6 = IpAddr::fromV6(p);
+        s.present |= RecordScratch::kHasV6;
+      }
+      break;
+    case Op::kSrcMask:
+      f.src_mask = static_cast<uint8_t>(num());
+      break;
+    case Op::kDstMask:
+      f.dst_mask = static_cast<uint8_t>(num());
+      break;
+    case Op::kInIf:
+      f.in_if = static_cast<uint32_t>(num());
+      break;
+    case Op::kOutIf:
+      f.out_if = static_cast<uint32_t>(num());
+      break;
+    case Op::kNextHopV4:
+    case Op::kBgpNextHopV4:
+      // ipNextHop wins over bgpNextHop when both are present and non-zero.
+      if (len == 4 && (!(s.present & RecordScratch::kHasNextHop) || f.next_hop.v4() == 0)) {
+        f.next_hop = IpAddr::fromV4(loadBe32(p));
+        s.present |= RecordScratch::kHasNextHop;
+      }
+      break;
+    case Op::kNextHopV6:
+    case Op::kBgpNextHopV6:
+      if (len == 16 && (!(s.present & RecordScratch::kHasNextHop) || f.next_hop.isZero())) {
+        f.next_hop = IpAddr::fromV6(p);
+        s.present |= RecordScratch::kHasNextHop;
+      }
+      break;
+    case Op::kSrcAs:
+      f.src_as = static_cast<uint32_t>(num());
+      break;
+    case Op::kDstAs:
+      f.dst_as = static_cast<uint32_t>(num());
+      break;
+    case Op::kFirstUptime:
+      s.start_uptime_ms = static_cast<uint32_t>(num());
+      s.present |= RecordScratch::kHasStartUptime;
+      break;
+    case Op::kLastUptime:
+      s.end_uptime_ms = static_cast<uint32_t>(num());
+      s.present |= RecordScratch::kHasEndUptime;
+      break;
+    case Op::kIcmpTypeCode: {
+      uint64_t v = num();
+      f.icmp_type = static_cast<uint8_t>(v >> 8);
+      f.icmp_code = static_cast<uint8_t>(v);
+      s.present |= RecordScratch::kHasIcmp;
+      break;
+    }
+    case Op::kIcmpType:
+      f.icmp_type = static_cast<uint8_t>(num());
+      s.present |= RecordScratch::kHasIcmp;
+      break;
+    case Op::kIcmpCode:
+      f.icmp_code = static_cast<uint8_t>(num());
+      s.present |= RecordScratch::kHasIcmp;
+      break;
+    case Op::kSrcMac:
+      if (len == 6) {
+        f.src_mac = loadBeN(p, 6);
+        s.present |= RecordScratch::kHasSrcMac;
+      }
+      break;
+    case Op::kDstMac:
+      if (len == 6) {
+        f.dst_mac = loadBeN(p, 6);
+        s.present |= RecordScratch::kHasDstMac;
+      }
+      break;
+    case Op::kPostSrcMac:
+      if (len == 6) {
+        s.mac_post_src = loadBeN(p, 6);
+      }
+      break;
+    case Op::kPostDstMac:
+      if (len == 6) {
+        s.mac_post_dst = loadBeN(p, 6);
+      }
+      break;
+    case Op::kVlan:
+      f.vlan = static_cast<uint16_t>(num() & 0x0fff);
+      s.present |= RecordScratch::kHasVlan;
+      break;
+    case Op::kDot1qVlan:
+      s.dot1q_vlan = static_cast<uint16_t>(num() & 0x0fff);
+      break;
+    case Op::kDirection:
+      f.direction = static_cast<uint8_t>(num());
+      s.present |= RecordScratch::kHasDirection;
+      break;
+    case Op::kIpVersion:
+      f.ip_version = static_cast<uint8_t>(num());
+      break;
+    case Op::kEndReason:
+      f.flow_end_reason = static_cast<uint8_t>(num());
+      break;
+    case Op::kEngineType:
+      f.engine_type = static_cast<uint8_t>(num());
+      break;
+    case Op::kEngineId:
+      f.engine_id = static_cast<uint8_t>(num());
+      break;
+    case Op::kSamplerId:
+      s.sampler_id = num();
+      s.present |= RecordScratch::kHasSamplerId;
+      break;
+    case Op::kSamplingInterval:
+    case Op::kSamplerRandomInterval:
+      s.sampling_interval = num();
+      s.present |= RecordScratch::kHasSamplingInterval;
+      break;
+    case Op::kSamplingPacketInterval:
+      s.packet_interval = num();
+      s.present |= RecordScratch::kHasPacketInterval;
+      break;
+    case Op::kSamplingPacketSpace:
+      s.packet_space = num();
+      break;
+    case Op::kSamplingSize:
+      s.sampling_size = num();
+      s.present |= RecordScratch::kHasSamplingSize;
+      break;
+    case Op::kSamplingPopulation:
+      s.sampling_population = num();
+      break;
+    case Op::kStartSec:
+      s.start_abs_ns = num() * 1'000'000'000;
+      s.present |= RecordScratch::kHasStartAbs;
+      break;
+    case Op::kEndSec:
+      s.end_abs_ns = num() * 1'000'000'000;
+      s.present |= RecordScratch::kHasEndAbs;
+      break;
+    case Op::kStartMs:
+      s.start_abs_ns = num() * 1'000'000;
+      s.present |= RecordScratch::kHasStartAbs;
+      break;
+    case Op::kEndMs:
+      s.end_abs_ns = num() * 1'000'000;
+      s.present |= RecordScratch::kHasEndAbs;
+      break;
+    case Op::kStartUs:
+    case Op::kStartNs:
+      s.start_abs_ns = ntpToUnixNs(p, len);
+      s.present |= RecordScratch::kHasStartAbs;
+      break;
+    case Op::kEndUs:
+    case Op::kEndNs:
+      s.end_abs_ns = ntpToUnixNs(p, len);
+      s.present |= RecordScratch::kHasEndAbs;
+      break;
+    case Op::kStartDeltaUs:
+      s.start_delta_us = static_cast<uint32_t>(num());
+      s.present |= RecordScratch::kHasStartDelta;
+      break;
+    case Op::kEndDeltaUs:
+      s.end_delta_us = static_cast<uint32_t>(num());
+      s.present |= RecordScratch::kHasEndDelta;
+      break;
+    case Op::kSysInitMs:
+      s.sys_init_ms = num();
+      s.present |= RecordScratch::kHasSysInit;
+      break;
+  }
+}
+
+}  // namespace
+
+uint64_t RecordScratch::ownSamplingRate() const {
+  if ((present & kHasSamplingInterval) && sampling_interval > 0) {
+    return sampling_interval;
+  }
+  if ((present & kHasPacketInterval) && packet_interval > 0) {
+    return (packet_interval + packet_space) / packet_interval;
+  }
+  if ((present & kHasSamplingSize) && sampling_size > 0 && sampling_population > 0) {
+    return sampling_population / sampling_size;
+  }
+  return 0;
+}
+
+bool applyTemplate(const Template& t, ByteReader& r, RecordScratch& s) {
+  for (const Step& st : t.steps) {
+    if (!r.skip(st.gap)) {
+      return false;
+    }
+    size_t len = st.length;
+    if (len == kVarLen) {
+      len = r.u8();
+      if (len == 255) {
+        len = r.u16();
+      }
+    }
+    const uint8_t* p = r.bytes(len);
+    if (p == nullptr) {
+      return false;
+    }
+    if (st.op != Op::kSkip) {
+      applyOp(st.op, p, len, s);
+    }
+  }
+  return r.skip(t.tail_gap);
+}
+
+// --- cache --------------------------------------------------------------------------------------
+
+DecodeError Decoder::Impl::addTemplate(ExporterState& ex, const TemplateKey& key,
+                                       std::span<const FieldSpec> fields, uint16_t scope_count,
+                                       bool options, uint64_t now_ns) {
+  auto it = templates_.find(key);
+  if (it != templates_.end()) {
+    Template& t = it->second;
+    if (t.options == options && t.scope_count == scope_count && t.fields.size() == fields.size() &&
+        std::equal(fields.begin(), fields.end(), t.fields.begin())) {
+      t.refreshed_ns = now_ns;  // plain refresh: no allocation, no recompile
+      ++ex.stats.templates_received;
+      return DecodeError::kNone;
+    }
+  } else if (ex.templates >= options_.max_templates_per_exporter ||
+             templates_.size() >= options_.max_templates_total) {
+    return DecodeError::kTemplateLimit;
+  }
+  Template compiled;
+  DecodeError e = compileTemplate(fields, scope_count, options, key.version,
+                                  options_.max_template_fields, compiled);
+  if (e != DecodeError::kNone) {
+    return e;
+  }
+  compiled.refreshed_ns = now_ns;
+  if (compiled.ovs_layout) {
+    ex.detected_ovs = true;
+  }
+  if (it != templates_.end()) {
+    it->second = std::move(compiled);
+  } else {
+    templates_.emplace(key, std::move(compiled));
+    ++ex.templates;
+  }
+  ++ex.stats.templates_received;
+  return DecodeError::kNone;
+}
+
+const Template* Decoder::Impl::findTemplate(ExporterState& ex, const TemplateKey& key,
+                                            uint64_t now_ns) {
+  auto it = templates_.find(key);
+  if (it == templates_.end()) {
+    return nullptr;
+  }
+  if (now_ns > it->second.refreshed_ns &&
+      now_ns - it->second.refreshed_ns > options_.template_timeout_ns) {
+    templates_.erase(it);
+    --ex.templates;
+    ++ex.stats.templates_expired;
+    return nullptr;
+  }
+  return &it->second;
+}
+
+void Decoder::Impl::withdrawTemplate(ExporterState& ex, const TemplateKey& key) {
+  if (templates_.erase(key) > 0) {
+    --ex.templates;
+    ++ex.stats.templates_withdrawn;
+  }
+}
+
+void Decoder::Impl::withdrawAll(ExporterState& ex, const IpAddr& exporter, uint8_t version,
+                                uint32_t domain, bool /*options_only_kind*/, bool options) {
+  for (auto it = templates_.begin(); it != templates_.end();) {
+    const TemplateKey& k = it->first;
+    if (k.exporter == exporter && k.version == version && k.domain == domain &&
+        it->second.options == options) {
+      it = templates_.erase(it);
+      --ex.templates;
+      ++ex.stats.templates_withdrawn;
+    } else {
+      ++it;
+    }
+  }
+}
+
+size_t Decoder::Impl::expireTemplates(uint64_t now_ns) {
+  size_t dropped = 0;
+  for (auto it = templates_.begin(); it != templates_.end();) {
+    if (now_ns > it->second.refreshed_ns &&
+        now_ns - it->second.refreshed_ns > options_.template_timeout_ns) {
+      auto ex = exporters_.find(it->first.exporter);
+      if (ex != exporters_.end()) {
+        --ex->second.templates;
+        ++ex->second.stats.templates_expired;
+      }
+      it = templates_.erase(it);
+      ++dropped;
+    } else {
+      ++it;
+    }
+  }
+  return dropped;
+}
+
+// --- persistence --------------------------------------------------------------------------------
+
+namespace {
+
+constexpr char kMagic[8] = {'N', 'C', 'T', 'M', 'P', 'L', 0, 0};
+constexpr uint32_t kFileVersion = 1;
+
+uint64_t fnv64(const uint8_t* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) {
+    h = (h ^ p[i]) * 1099511628211ull;
+  }
+  return h;
+}
+
+void putLe(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) {
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+}
+
+class LeReader {
+ public:
+  LeReader(const uint8_t* p, size_t n) : p_(p), n_(n) {}
+  uint64_t get(int bytes) {
+    if (!ok_ || static_cast<size_t>(bytes) > n_ - pos_) {
+      ok_ = false;
+      return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) {
+      v |= uint64_t{p_[pos_ + i]} << (8 * i);
+    }
+    pos_ += bytes;
+    return v;
+  }
+  const uint8_t* raw(size_t n) {
+    if (!ok_ || n > n_ - pos_) {
+      ok_ = false;
+      return nullptr;
+    }
+    const uint8_t* r = p_ + pos_;
+    pos_ += n;
+    return r;
+  }
+  bool ok() const { return ok_; }
+  bool atEnd() const { return pos_ == n_; }
+
+ private:
+  const uint8_t* p_;
+  size_t n_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+void setWhy(std::string* why, std::string text) {
+  if (why != nullptr) {
+    *why = std::move(text);
+  }
+}
+
+}  // namespace
+
+bool Decoder::Impl::saveTemplates(const std::string& path, std::string* why) const {
+  std::string buf(kMagic, sizeof(kMagic));
+  putLe(buf, kFileVersion, 4);
+  putLe(buf, templates_.size(), 4);
+  for (const auto& [key, t] : templates_) {
+    buf.append(reinterpret_cast<const char*>(key.exporter.bytes.data()), 16);
+    putLe(buf, key.version, 1);
+    putLe(buf, t.options ? 1 : 0, 1);
+    putLe(buf, key.id, 2);
+    putLe(buf, key.domain, 4);
+    putLe(buf, t.scope_count, 2);
+    putLe(buf, t.fields.size(), 2);
+    putLe(buf, t.refreshed_ns, 8);
+    for (const FieldSpec& f : t.fields) {
+      putLe(buf, f.id, 2);
+      putLe(buf, f.length, 2);
+      putLe(buf, f.pen, 4);
+    }
+  }
+  putLe(buf, fnv64(reinterpret_cast<const uint8_t*>(buf.data()), buf.size()), 8);
+
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    setWhy(why, "open " + tmp + ": " + std::strerror(errno));
+    return false;
+  }
+  size_t off = 0;
+  while (off < buf.size()) {
+    ssize_t n = ::write(fd, buf.data() + off, buf.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      setWhy(why, "write " + tmp + ": " + std::strerror(errno));
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    setWhy(why, "fsync " + tmp + ": " + std::strerror(errno));
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    setWhy(why, "rename " + tmp + ": " + std::strerror(errno));
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  // Make the rename itself durable.
+  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+  if (dir.empty()) {
+    dir = "/";
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return true;
+}
+
+bool Decoder::Impl::loadTemplates(const std::string& path, std::string* why) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    setWhy(why, "cannot open " + path);
+    return false;
+  }
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto* p = reinterpret_cast<const uint8_t*>(data.data());
+  if (data.size() < sizeof(kMagic) + 16 || std::memcmp(p, kMagic, sizeof(kMagic)) != 0) {
+    setWhy(why, path + ": not a template cache file");
+    return false;
+  }
+  size_t body = data.size() - 8;
+  LeReader tail(p + body, 8);
+  if (tail.get(8) != fnv64(p, body)) {
+    setWhy(why, path + ": checksum mismatch");
+    return false;
+  }
+  LeReader r(p + sizeof(kMagic), body - sizeof(kMagic));
+  uint32_t version = static_cast<uint32_t>(r.get(4));
+  if (version != kFileVersion) {
+    setWhy(why, path + ": unsupported format version " + std::to_string(version));
+    return false;
+  }
+  uint32_t count = static_cast<uint32_t>(r.get(4));
+  struct Entry {
+    TemplateKey key;
+    bool options;
+    uint16_t scope_count;
+    uint64_t refreshed_ns;
+    std::vector<FieldSpec> fields;
+  };
+  std::vector<Entry> entries;
+  for (uint32_t i = 0; i < count && r.ok(); ++i) {
+    Entry e;
+    const uint8_t* addr = r.raw(16);
+    if (addr == nullptr) {
+      break;
+    }
+    std::memcpy(e.key.exporter.bytes.data(), addr, 16);
+    e.key.version = static_cast<uint8_t>(r.get(1));
+    e.options = r.get(1) != 0;
+    e.key.id = static_cast<uint16_t>(r.get(2));
+    e.key.domain = static_cast<uint32_t>(r.get(4));
+    e.scope_count = static_cast<uint16_t>(r.get(2));
+    uint16_t nfields = static_cast<uint16_t>(r.get(2));
+    e.refreshed_ns = r.get(8);
+    if (nfields > options_.max_template_fields) {
+      setWhy(why, path + ": template with too many fields");
+      return false;
+    }
+    e.fields.resize(nfields);
+    for (FieldSpec& f : e.fields) {
+      f.id = static_cast<uint16_t>(r.get(2));
+      f.length = static_cast<uint16_t>(r.get(2));
+      f.pen = static_cast<uint32_t>(r.get(4));
+    }
+    entries.push_back(std::move(e));
+  }
+  if (!r.ok() || !r.atEnd() || entries.size() != count) {
+    setWhy(why, path + ": truncated or trailing data");
+    return false;
+  }
+  for (Entry& e : entries) {
+    ExporterState* ex = exporterFor(e.key.exporter);
+    if (ex == nullptr) {
+      continue;
+    }
+    addTemplate(*ex, e.key, e.fields, e.scope_count, e.options, e.refreshed_ns);
+  }
+  return true;
+}
+
+}  // namespace nc::decode

@@ -1,0 +1,567 @@
+#include "collector/ingest/ingest.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <unordered_set>
+
+#include "common/log.hpp"
+
+namespace nc::ingest {
+namespace {
+
+constexpr size_t kMaxDatagram = 65536;
+constexpr int kMaxBatchesPerWakeup = 16;  // then yield to timers and the other sockets
+
+uint64_t nowNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+IpAddr fromSockaddr(const sockaddr_storage& ss, uint16_t& port) {
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    port = ntohs(in->sin_port);
+    return IpAddr::fromV4(ntohl(in->sin_addr.s_addr));
+  }
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+  port = ntohs(in6->sin6_port);
+  return IpAddr::fromV6(in6->sin6_addr.s6_addr);  // v4-mapped stays v4-mapped
+}
+
+struct IpAddrHash {
+  size_t operator()(const IpAddr& a) const noexcept {
+    uint64_t h = 1469598103934665603ull;
+    for (uint8_t b : a.bytes) {
+      h = (h ^ b) * 1099511628211ull;
+    }
+    return static_cast<size_t>(h);
+  }
+};
+
+// Opens one UDP socket for `l` with SO_REUSEPORT, the receive buffer and drop counting.
+int openSocket(const Listen& l, uint16_t port, uint64_t rcvbuf, bool v6only) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  in_addr a4{};
+  in6_addr a6{};
+  int family = 0;
+  if (inet_pton(AF_INET, l.address.c_str(), &a4) == 1) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_addr = a4;
+    in->sin_port = htons(port);
+    len = sizeof *in;
+    family = AF_INET;
+  } else if (inet_pton(AF_INET6, l.address.c_str(), &a6) == 1) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_addr = a6;
+    in6->sin6_port = htons(port);
+    len = sizeof *in6;
+    family = AF_INET6;
+  } else {
+    throw std::runtime_error(fmt::format("listen {}: not an IP address", l.address));
+  }
+  int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw std::runtime_error(fmt::format("socket: {}", std::strerror(errno)));
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+  if (family == AF_INET6) {
+    int v = v6only ? 1 : 0;
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof v);
+  }
+  int want = static_cast<int>(std::min<uint64_t>(rcvbuf, 0x7fffffff));
+  // SO_RCVBUFFORCE ignores net.core.rmem_max when we have CAP_NET_ADMIN; else plain SO_RCVBUF.
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::runtime_error(
+        fmt::format("cannot listen on {}:{}: {}", l.address, port, std::strerror(e)));
+  }
+  return fd;
+}
+
+uint16_t boundPort(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  uint16_t port = 0;
+  fromSockaddr(ss, port);
+  return port;
+}
+
+}  // namespace
+
+bool Network::contains(const IpAddr& a) const {
+  unsigned full = prefix / 8;
+  for (unsigned i = 0; i < full; ++i) {
+    if (a.bytes[i] != base.bytes[i]) {
+      return false;
+    }
+  }
+  unsigned rest = prefix % 8;
+  if (rest == 0) {
+    return true;
+  }
+  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (a.bytes[full] & mask) == (base.bytes[full] & mask);
+}
+
+bool Network::parse(const std::string& text, Network& out) {
+  auto slash = text.find('/');
+  IpAddr a;
+  if (!IpAddr::parse(text.substr(0, slash), a)) {
+    return false;
+  }
+  int max = a.isV4() ? 32 : 128;
+  int len = max;
+  if (slash != std::string::npos) {
+    std::string l = text.substr(slash + 1);
+    if (l.empty() || l.size() > 3 || l.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+    len = std::stoi(l);
+    if (len > max) {
+      return false;
+    }
+  }
+  out.base = a;
+  out.prefix = static_cast<uint8_t>(a.isV4() ? len + 96 : len);
+  return true;
+}
+
+class Ingest::Shard {
+ public:
+  Shard(uint32_t id, const IngestOptions& opts, std::unique_ptr<decode::RecordSink> sink)
+      : id_(id),
+        opts_(opts),
+        decoder_(opts.decoder),
+        sink_(std::move(sink)),
+        batch_(opts.batch),
+        buffers_(static_cast<size_t>(batch_) * kMaxDatagram),
+        addrs_(batch_),
+        iovs_(batch_),
+        msgs_(batch_),
+        cmsgs_(static_cast<size_t>(batch_) * kCmsgSpace),
+        publish_timer_(io_),
+        save_timer_(io_) {
+    for (uint32_t i = 0; i < batch_; ++i) {
+      iovs_[i].iov_base = buffers_.data() + static_cast<size_t>(i) * kMaxDatagram;
+      iovs_[i].iov_len = kMaxDatagram;
+    }
+  }
+
+  void addSocket(int fd) {
+    auto s = std::make_unique<Socket>(io_);
+    s->sock.assign(fd < 0 ? boost::asio::ip::udp::v4() : protocolOf(fd), fd);
+    sockets_.push_back(std::move(s));
+  }
+
+  decode::Decoder& decoder() { return decoder_; }
+
+  void start() {
+    for (auto& s : sockets_) {
+      arm(*s);
+    }
+    schedulePublish();
+    if (!opts_.templates_path.empty()) {
+      scheduleSave();
+    }
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  void stop() {
+    io_.stop();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+    publish();
+    saveTemplates();
+  }
+
+  void requestPublish() {
+    boost::asio::post(io_, [this] { publish(); });
+  }
+
+  ShardStats snapshot(std::vector<decode::ExporterStats>* exporters, uint64_t* generation) const {
+    std::lock_guard<std::mutex> lock(snap_mutex_);
+    if (exporters != nullptr) {
+      *exporters = snap_exporters_;
+    }
+    if (generation != nullptr) {
+      *generation = generation_;
+    }
+    return snap_;
+  }
+
+ private:
+  static constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(uint32_t));
+
+  struct Socket {
+    explicit Socket(boost::asio::io_context& io) : sock(io) {}
+    boost::asio::ip::udp::socket sock;
+    uint32_t last_ovfl = 0;
+  };
+
+  static boost::asio::ip::udp protocolOf(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    return ss.ss_family == AF_INET6 ? boost::asio::ip::udp::v6() : boost::asio::ip::udp::v4();
+  }
+
+  void arm(Socket& s) {
+    s.sock.async_wait(boost::asio::socket_base::wait_read,
+                      [this, &s](const boost::system::error_code& ec) {
+                        if (ec) {
+                          return;  // operation_aborted at shutdown
+                        }
+                        drain(s);
+                        arm(s);
+                      });
+  }
+
+  // Reads up to kMaxBatchesPerWakeup batches with recvmmsg and decodes them.
+  void drain(Socket& s) {
+    int fd = s.sock.native_handle();
+    for (int round = 0; round < kMaxBatchesPerWakeup; ++round) {
+      for (uint32_t i = 0; i < batch_; ++i) {
+        msghdr& h = msgs_[i].msg_hdr;
+        h.msg_name = &addrs_[i];
+        h.msg_namelen = sizeof(sockaddr_storage);
+        h.msg_iov = &iovs_[i];
+        h.msg_iovlen = 1;
+        h.msg_control = cmsgs_.data() + i * kCmsgSpace;
+        h.msg_controllen = kCmsgSpace;
+        h.msg_flags = 0;
+        msgs_[i].msg_len = 0;
+      }
+      int n = ::recvmmsg(fd, msgs_.data(), batch_, MSG_DONTWAIT, nullptr);
+      if (n <= 0) {
+        return;  // EAGAIN (drained) or an error: wait for readiness again
+      }
+      uint64_t now = nowNs();
+      for (int i = 0; i < n; ++i) {
+        handle(s, static_cast<uint32_t>(i), now);
+      }
+      if (static_cast<uint32_t>(n) < batch_) {
+        return;
+      }
+    }
+  }
+
+  void handle(Socket& s, uint32_t i, uint64_t now) {
+    const msghdr& h = msgs_[i].msg_hdr;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
+         c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        uint32_t v = 0;
+        std::memcpy(&v, CMSG_DATA(c), sizeof v);
+        stats_.kernel_drops += static_cast<uint32_t>(v - s.last_ovfl);
+        s.last_ovfl = v;
+      }
+    }
+    ++stats_.datagrams;
+    uint32_t len = msgs_[i].msg_len;
+    stats_.bytes += len;
+    if (h.msg_flags & MSG_TRUNC) {
+      ++stats_.truncated;
+      return;
+    }
+    decode::DatagramMeta meta;
+    meta.exporter = fromSockaddr(addrs_[i], meta.port);
+    meta.received_ns = now;
+    if (!opts_.allow.empty()) {
+      bool ok = false;
+      for (const auto& net : opts_.allow) {
+        if (net.contains(meta.exporter)) {
+          ok = true;
+          break;
+        }
+      }
+      if (!ok) {
+        ++stats_.denied;
+        return;
+      }
+    }
+    if (!opts_.exporters.empty() && known_.find(meta.exporter) == known_.end()) {
+      // First datagram from this exporter on this shard: apply the first matching override.
+      known_.insert(meta.exporter);
+      for (const auto& rule : opts_.exporters) {
+        if (rule.network.contains(meta.exporter)) {
+          decoder_.setExporterConfig(meta.exporter, rule.config);
+          break;
+        }
+      }
+    }
+    auto st = decoder_.decode(
+        std::span<const uint8_t>(static_cast<const uint8_t*>(iovs_[i].iov_base), len), meta,
+        *sink_);
+    stats_.records += st.records;
+    stats_.counter_samples += st.counters;
+    if (!st.ok()) {
+      ++stats_.decode_errors;
+    }
+  }
+
+  void publish() {
+    auto ex = decoder_.stats();
+    std::lock_guard<std::mutex> lock(snap_mutex_);
+    snap_ = stats_;
+    snap_exporters_ = std::move(ex);
+    ++generation_;
+  }
+
+  void schedulePublish() {
+    publish_timer_.expires_after(std::chrono::seconds(1));
+    publish_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) {
+        return;
+      }
+      decoder_.expireTemplates(nowNs());
+      publish();
+      schedulePublish();
+    });
+  }
+
+  void scheduleSave() {
+    save_timer_.expires_after(std::chrono::seconds(30));
+    save_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) {
+        return;
+      }
+      saveTemplates();
+      scheduleSave();
+    });
+  }
+
+  void saveTemplates() {
+    if (opts_.templates_path.empty()) {
+      return;
+    }
+    size_t n = decoder_.templateCount();
+    if (n == 0 && n == saved_count_) {
+      return;
+    }
+    std::string why;
+    std::string path = fmt::format("{}.{}", opts_.templates_path, id_);
+    if (!decoder_.saveTemplates(path, &why)) {
+      log::warn("ingest", "shard {}: cannot save templates to {}: {}", id_, path, why);
+    }
+    saved_count_ = n;
+  }
+
+  uint32_t id_;
+  const IngestOptions& opts_;
+  boost::asio::io_context io_;
+  decode::Decoder decoder_;
+  std::unique_ptr<decode::RecordSink> sink_;
+  std::vector<std::unique_ptr<Socket>> sockets_;
+  uint32_t batch_;
+  std::vector<uint8_t> buffers_;
+  std::vector<sockaddr_storage> addrs_;
+  std::vector<iovec> iovs_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<uint8_t> cmsgs_;
+  std::unordered_set<IpAddr, IpAddrHash> known_;
+  ShardStats stats_;
+  boost::asio::steady_timer publish_timer_;
+  boost::asio::steady_timer save_timer_;
+  size_t saved_count_ = 0;
+  std::thread thread_;
+
+  mutable std::mutex snap_mutex_;
+  ShardStats snap_;
+  std::vector<decode::ExporterStats> snap_exporters_;
+  uint64_t generation_ = 0;
+};
+
+Ingest::Ingest(IngestOptions options, SinkFactory sinks) : options_(std::move(options)) {
+  if (options_.threads == 0) {
+    options_.threads = 1;
+  }
+  if (options_.batch == 0) {
+    options_.batch = 1;
+  }
+  for (uint32_t i = 0; i < options_.threads; ++i) {
+    shards_.push_back(std::make_unique<Shard>(i, options_, sinks(i)));
+  }
+  // Template files of every earlier shard go into every shard: the exporter -> shard mapping may
+  // differ after a restart.
+  if (!options_.templates_path.empty()) {
+    std::filesystem::path p(options_.templates_path);
+    std::error_code ec;
+    auto dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      std::string name = e.path().filename().string();
+      std::string prefix = p.filename().string() + ".";
+      if (name.rfind(prefix, 0) != 0 ||
+          name.find_first_not_of("0123456789", prefix.size()) != std::string::npos) {
+        continue;
+      }
+      for (auto& s : shards_) {
+        std::string why;
+        if (!s->decoder().loadTemplates(e.path().string(), &why)) {
+          log::warn("ingest", "ignoring template file {}: {}", e.path().string(), why);
+          break;
+        }
+      }
+    }
+    if (!shards_.empty() && shards_[0]->decoder().templateCount() > 0) {
+      log::info("ingest", "loaded {} persisted template(s)", shards_[0]->decoder().templateCount());
+    }
+  }
+  for (const auto& l : options_.listen) {
+    bool v6only = false;
+    if (l.address.find(':') != std::string::npos) {
+      for (const auto& other : options_.listen) {
+        if (other.port == l.port && other.address.find(':') == std::string::npos) {
+          v6only = true;  // a v4 listener on the same port exists
+        }
+      }
+    }
+    uint16_t port = l.port;
+    for (auto& s : shards_) {
+      int fd = openSocket(l, port, options_.rcvbuf, v6only);
+      if (port == 0) {
+        port = boundPort(fd);
+      }
+      s->addSocket(fd);
+    }
+    ports_.push_back(port);
+  }
+}
+
+Ingest::~Ingest() {
+  stop();
+}
+
+void Ingest::start() {
+  if (started_) {
+    return;
+  }
+  started_ = true;
+  for (auto& s : shards_) {
+    s->start();
+  }
+}
+
+void Ingest::stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  for (auto& s : shards_) {
+    s->stop();
+  }
+}
+
+std::vector<uint16_t> Ingest::boundPorts() const {
+  return ports_;
+}
+
+ShardStats Ingest::totals() const {
+  ShardStats t;
+  for (const auto& s : shards_) {
+    ShardStats x = s->snapshot(nullptr, nullptr);
+    t.datagrams += x.datagrams;
+    t.bytes += x.bytes;
+    t.denied += x.denied;
+    t.truncated += x.truncated;
+    t.kernel_drops += x.kernel_drops;
+    t.records += x.records;
+    t.counter_samples += x.counter_samples;
+    t.decode_errors += x.decode_errors;
+  }
+  return t;
+}
+
+std::vector<decode::ExporterStats> Ingest::exporters() const {
+  std::map<IpAddr, decode::ExporterStats> merged;
+  for (const auto& s : shards_) {
+    std::vector<decode::ExporterStats> ex;
+    s->snapshot(&ex, nullptr);
+    for (const auto& e : ex) {
+      auto [it, fresh] = merged.try_emplace(e.exporter, e);
+      if (fresh) {
+        continue;
+      }
+      auto& m = it->second;
+      m.datagrams += e.datagrams;
+      m.bytes += e.bytes;
+      m.flow_records += e.flow_records;
+      m.options_records += e.options_records;
+      m.counter_samples += e.counter_samples;
+      m.templates_received += e.templates_received;
+      m.templates_withdrawn += e.templates_withdrawn;
+      m.templates_expired += e.templates_expired;
+      m.templates_known += e.templates_known;
+      m.lost_datagrams += e.lost_datagrams;
+      m.lost_records += e.lost_records;
+      m.sequence_resets += e.sequence_resets;
+      for (size_t i = 0; i < m.errors.size(); ++i) {
+        m.errors[i] += e.errors[i];
+      }
+      m.first_seen_ns = std::min(m.first_seen_ns, e.first_seen_ns);
+      if (e.last_seen_ns > m.last_seen_ns) {
+        m.last_seen_ns = e.last_seen_ns;
+        m.last_proto = e.last_proto;
+      }
+    }
+  }
+  std::vector<decode::ExporterStats> out;
+  for (auto& [_, e] : merged) {
+    out.push_back(e);
+  }
+  return out;
+}
+
+void Ingest::refreshStats(int timeout_ms) {
+  if (!started_ || stopped_) {
+    return;
+  }
+  std::vector<uint64_t> before;
+  for (const auto& s : shards_) {
+    uint64_t g = 0;
+    s->snapshot(nullptr, &g);
+    before.push_back(g);
+    s->requestPublish();
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    for (;;) {
+      uint64_t g = 0;
+      shards_[i]->snapshot(nullptr, &g);
+      if (g != before[i] || std::chrono::steady_clock::now() > deadline) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+}
+
+}  // namespace nc::ingest
