@@ -31,10 +31,10 @@ struct ExporterOverride {
 
 struct CollectorConfig {
   std::vector<ListenAddr> listen = {{"0.0.0.0", 2055}, {"0.0.0.0", 4739}, {"0.0.0.0", 6343}};
-  uint32_t threads = 0;                  // 0 = auto (number of cores)
+  uint32_t threads = 0;                   // 0 = auto (number of cores)
   uint64_t rcvbuf = 32ull * 1024 * 1024;  // SO_RCVBUF per socket, bytes
-  std::vector<std::string> allow;        // exporter networks (CIDR); empty = any
-  std::string templates = "";            // template cache file; "" = <store.path>/templates.bin
+  std::vector<std::string> allow;         // exporter networks (CIDR); empty = any
+  std::string templates = "";             // template cache file; "" = <store.path>/templates.bin
   std::vector<ExporterOverride> exporters;
   bool operator==(const CollectorConfig&) const = default;
 };
@@ -146,8 +146,8 @@ struct Config {
 
 struct ConfigError {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based
+  int line = 0;      // 1-based; 0 when unknown
+  int column = 0;    // 1-based
   std::string path;  // "collector.listen[1].port"
   std::string message;
   // "file:line:col: path: message"

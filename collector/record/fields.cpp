@@ -82,6 +82,20 @@ bool readAddr(const json& v, IpAddr& out) {
         [](const FlowRecord& r) { return formatTime(r.MEMBER); }                        \
   }
 
+// ICMP type/code: present for ICMP and ICMPv6 flows (where 0 is meaningful), absent otherwise.
+#define NC_ICMP_FIELD(NAME, DOC, MEMBER)                                        \
+  FieldDef {                                                                    \
+    NAME, FieldType::kU8, DOC,                                                  \
+        [](const FlowRecord& r, json& o) {                                      \
+          if (r.proto != 1 && r.proto != 58)                                    \
+            return false;                                                       \
+          o[NAME] = r.MEMBER;                                                   \
+          return true;                                                          \
+        },                                                                      \
+        [](const json& v, FlowRecord& r) { return readUnsigned(v, r.MEMBER); }, \
+        [](const FlowRecord& r) { return fmt::format("{}", r.MEMBER); }         \
+  }
+
 const FieldDef kFields[] = {
     NC_TIME_FIELD("first", "flow start, RFC 3339 UTC with milliseconds", first_ns),
     NC_TIME_FIELD("last", "flow end, RFC 3339 UTC with milliseconds", last_ns),
@@ -96,10 +110,8 @@ const FieldDef kFields[] = {
     NC_UINT_FIELD("tcp_flags", FieldType::kU8, "OR of TCP flags seen (FIN=1 SYN=2 RST=4 PSH=8 ...)",
                   tcp_flags, false),
     NC_UINT_FIELD("tos", FieldType::kU8, "IP type of service / traffic class byte", tos, false),
-    NC_UINT_FIELD("icmp_type", FieldType::kU8, "ICMP type (ICMP/ICMPv6 flows only)", icmp_type,
-                  true),
-    NC_UINT_FIELD("icmp_code", FieldType::kU8, "ICMP code (ICMP/ICMPv6 flows only)", icmp_code,
-                  true),
+    NC_ICMP_FIELD("icmp_type", "ICMP type (ICMP/ICMPv6 flows only)", icmp_type),
+    NC_ICMP_FIELD("icmp_code", "ICMP code (ICMP/ICMPv6 flows only)", icmp_code),
     NC_UINT_FIELD("packets", FieldType::kU64, "packets, as exported (see sampling_rate)", packets,
                   false),
     NC_UINT_FIELD("bytes", FieldType::kU64, "bytes, as exported (see sampling_rate)", bytes, false),
@@ -143,6 +155,18 @@ const FieldDef kFields[] = {
                   "IPFIX observation domain / NetFlow v9 source id", observation_domain, true),
     NC_UINT_FIELD("engine_type", FieldType::kU8, "NetFlow engine type", engine_type, true),
     NC_UINT_FIELD("engine_id", FieldType::kU8, "NetFlow engine id", engine_id, true),
+    FieldDef{"direction", FieldType::kU8,
+             "IPFIX flowDirection: 0 ingress, 1 egress (absent when the exporter does not say)",
+             [](const FlowRecord& r, json& o) {
+               if (r.direction == 0xff)
+                 return false;
+               o["direction"] = r.direction;
+               return true;
+             },
+             [](const json& v, FlowRecord& r) { return readUnsigned(v, r.direction); },
+             [](const FlowRecord& r) {
+               return r.direction == 0xff ? std::string() : std::to_string(r.direction);
+             }},
     NC_UINT_FIELD("flow_end_reason", FieldType::kU8,
                   "IPFIX flowEndReason (1 idle, 2 active, 3 end detected, 4 forced, 5 resources)",
                   flow_end_reason, true),
@@ -173,6 +197,7 @@ const FieldDef kFields[] = {
 #undef NC_ADDR_FIELD
 #undef NC_MAC_FIELD
 #undef NC_TIME_FIELD
+#undef NC_ICMP_FIELD
 
 }  // namespace
 

@@ -117,7 +117,7 @@ struct FlowRecord {
   uint8_t dst_mask = 0;
   uint8_t ip_version = 0;       // 4, 6, or 0 for non-IP
   uint8_t flow_end_reason = 0;  // IPFIX IE 136 (0 = unknown)
-  uint8_t direction = 0;        // IPFIX IE 61: 0 ingress, 1 egress; 0xff unknown
+  uint8_t direction = 0xff;     // IPFIX IE 61: 0 ingress, 1 egress; 0xff unknown
   uint8_t engine_type = 0;
   uint8_t engine_id = 0;
   IfKind if_kind = IfKind::kUnknown;

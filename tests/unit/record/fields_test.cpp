@@ -65,7 +65,11 @@ TEST(Fields, JsonValuesAndRoundTrip) {
   EXPECT_EQ(j["src_mac"], "0a:1b:2c:3d:4e:5f");
   EXPECT_EQ(j["if_kind"], "ofport");
   EXPECT_EQ(j["export_proto"], "ipfix");
-  EXPECT_FALSE(j.contains("icmp_type"));  // unknown values are left out
+  EXPECT_FALSE(j.contains("icmp_type"));  // not an ICMP flow
+  EXPECT_FALSE(j.contains("direction"));  // unknown values are left out
+  FlowRecord echo_reply = r;
+  echo_reply.proto = 1;
+  EXPECT_EQ(toJson(echo_reply)["icmp_type"], 0);  // type 0 is meaningful for ICMP
   FlowRecord back;
   std::string why;
   ASSERT_TRUE(fromJson(j, back, &why)) << why;

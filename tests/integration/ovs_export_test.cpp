@@ -1,0 +1,215 @@
+// Open vSwitch (userspace datapath, from the harness) exports NetFlow v5, sFlow and IPFIX for real
+// traffic between two namespace hosts — ping and a TCP transfer — into the real daemon running in
+// the switch namespace. Every protocol must deliver the hosts' addresses, ports and protocols, the
+// right interface numbering (OpenFlow port for NetFlow, ifindex for sFlow/IPFIX), and byte totals
+// that cover the transfer.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "collector/record/fields.hpp"
+#include "tests/harness/ovs_harness.hpp"
+#include "tests/support/daemon.hpp"
+#include "tests/support/support.hpp"
+
+namespace nc::test {
+namespace {
+
+constexpr uint16_t kTcpPort = 5001;
+constexpr size_t kTransfer = 1 << 20;
+constexpr int kPings = 5;
+
+// Sends kTransfer bytes from `from` to `to`:kTcpPort; returns the bytes the receiver got.
+size_t tcpTransfer(const OvsHost& from, const OvsHost& to) {
+  int lfd = openSocketInNetns(to.netns, AF_INET, SOCK_STREAM);
+  int one = 1;
+  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(kTcpPort);
+  ::inet_pton(AF_INET, to.ipv4.c_str(), &addr.sin_addr);
+  if (::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(lfd, 1) != 0) {
+    ::close(lfd);
+    return 0;
+  }
+  size_t received = 0;
+  std::thread rx([&] {
+    pollfd p{lfd, POLLIN, 0};
+    if (::poll(&p, 1, 15000) != 1) {
+      return;
+    }
+    int c = ::accept(lfd, nullptr, nullptr);
+    char buf[65536];
+    ssize_t n = 0;
+    while ((n = ::read(c, buf, sizeof buf)) > 0) {
+      received += static_cast<size_t>(n);
+    }
+    ::close(c);
+  });
+  int cfd = openSocketInNetns(from.netns, AF_INET, SOCK_STREAM);
+  timeval tv{15, 0};
+  ::setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (::connect(cfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    std::string data(kTransfer, 'x');
+    size_t sent = 0;
+    while (sent < data.size()) {
+      ssize_t n = ::write(cfd, data.data() + sent, data.size() - sent);
+      if (n <= 0) {
+        break;
+      }
+      sent += static_cast<size_t>(n);
+    }
+  }
+  ::close(cfd);
+  rx.join();
+  ::close(lfd);
+  return received;
+}
+
+struct Seen {
+  uint64_t tcp_bytes = 0;  // h1 -> h2:kTcpPort
+  uint64_t tcp_records = 0;
+  uint64_t icmp_packets = 0;  // h1 -> h2 echo requests
+  uint32_t in_if = 0;
+  uint32_t out_if = 0;
+  IfKind if_kind = IfKind::kUnknown;
+  uint32_t sampling = 0;
+  bool icmp_type_ok = true;
+};
+
+Seen collect(const std::vector<FlowRecord>& flows, FlowProto proto, const OvsHost& h1,
+             const OvsHost& h2) {
+  Seen s;
+  for (const auto& f : flows) {
+    if (f.flow_proto != proto || f.src_addr.toString() != h1.ipv4 ||
+        f.dst_addr.toString() != h2.ipv4) {
+      continue;
+    }
+    // OVS IPFIX reports each flow twice, at ingress and at egress: count the ingress one.
+    if (proto == FlowProto::kIpfix && f.direction != 0) {
+      continue;
+    }
+    if (f.proto == 6 && f.dst_port == kTcpPort) {
+      s.tcp_bytes += f.bytes;
+      ++s.tcp_records;
+      s.in_if = f.in_if;
+      s.out_if = f.out_if;
+      s.if_kind = f.if_kind;
+      s.sampling = f.sampling_rate;
+    } else if (f.proto == 1) {
+      s.icmp_packets += f.packets;
+      s.icmp_type_ok = s.icmp_type_ok && f.icmp_type == 8;
+    }
+  }
+  return s;
+}
+
+TEST(OvsExport, NetflowSflowIpfixFromRealTrafficReachTheDaemon) {
+  NC_REQUIRE_ROOT();
+  for (const char* tool : {"ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ip", "ping", "ethtool"}) {
+    NC_REQUIRE_TOOL(tool);
+  }
+  OvsHarness h;
+  const OvsHost& h1 = h.host(0);
+  const OvsHost& h2 = h.host(1);
+  DaemonProcess d("", {"ip", "netns", "exec", h.switchNs()});
+  std::string target = "\"127.0.0.1:" + std::to_string(d.port()) + "\"";
+  h.vsctl({"--",
+           "set",
+           "Bridge",
+           h.bridge(),
+           "netflow=@nf",
+           "sflow=@s",
+           "ipfix=@i",
+           "--",
+           "--id=@nf",
+           "create",
+           "NetFlow",
+           "targets=" + target,
+           "active_timeout=2",
+           "--",
+           "--id=@s",
+           "create",
+           "sFlow",
+           "agent=lo",
+           "targets=" + target,
+           "header=128",
+           "sampling=1",
+           "polling=2",
+           "--",
+           "--id=@i",
+           "create",
+           "IPFIX",
+           "targets=" + target,
+           "sampling=1",
+           "cache_active_timeout=2",
+           "cache_max_flows=1024"});
+
+  auto ping =
+      h.tryRunInHost(h1, {"ping", "-c", std::to_string(kPings), "-i", "0.2", "-W", "2", h2.ipv4});
+  ASSERT_TRUE(ping.ok()) << ping.out << ping.err;
+  ASSERT_EQ(tcpTransfer(h1, h2), kTransfer);
+
+  // Active timeouts are 2 s; give every exporter a few rounds.
+  Seen nf;
+  Seen sf;
+  Seen ipfix;
+  std::vector<FlowRecord> flows;
+  for (int i = 0; i < 60; ++i) {
+    flows = d.flows();
+    nf = collect(flows, FlowProto::kNetflowV5, h1, h2);
+    sf = collect(flows, FlowProto::kSflowV5, h1, h2);
+    ipfix = collect(flows, FlowProto::kIpfix, h1, h2);
+    if (nf.tcp_bytes >= kTransfer && ipfix.tcp_bytes >= kTransfer && sf.tcp_bytes >= kTransfer &&
+        nf.icmp_packets >= kPings && ipfix.icmp_packets >= kPings && sf.icmp_packets >= kPings) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  SCOPED_TRACE(d.status().dump(2));
+  if (std::getenv("NC_DUMP_FLOWS") != nullptr) {
+    for (const auto& f : flows) {
+      std::fprintf(stderr, "%s dir=%d\n", toJson(f).dump().c_str(), f.direction);
+    }
+  }
+
+  // NetFlow v5: OpenFlow port numbers; counts are not sampled.
+  EXPECT_GE(nf.tcp_bytes, kTransfer);
+  EXPECT_LT(nf.tcp_bytes, kTransfer * 12 / 10);  // payload + TCP/IP headers
+  EXPECT_EQ(nf.icmp_packets, static_cast<uint64_t>(kPings));
+  EXPECT_TRUE(nf.icmp_type_ok) << "ICMP echo request: type 8 recovered from the v5 port field";
+  EXPECT_EQ(nf.in_if, static_cast<uint32_t>(h1.ofport));
+  EXPECT_EQ(nf.out_if, static_cast<uint32_t>(h2.ofport));
+  EXPECT_EQ(nf.if_kind, IfKind::kOpenFlowPort);
+
+  // IPFIX: Linux ifindex; sampling 1.
+  EXPECT_GE(ipfix.tcp_bytes, kTransfer);
+  EXPECT_LT(ipfix.tcp_bytes, kTransfer * 12 / 10);
+  EXPECT_EQ(ipfix.icmp_packets, static_cast<uint64_t>(kPings));
+  EXPECT_EQ(ipfix.in_if, static_cast<uint32_t>(h1.ifindex));
+  EXPECT_EQ(ipfix.if_kind, IfKind::kLinuxIfindex);
+  EXPECT_EQ(ipfix.sampling, 1u);
+
+  // sFlow 1:1: every packet sampled; bytes are frame lengths (Ethernet included).
+  EXPECT_GE(sf.tcp_bytes, kTransfer);
+  EXPECT_LT(sf.tcp_bytes, kTransfer * 12 / 10);
+  EXPECT_EQ(sf.icmp_packets, static_cast<uint64_t>(kPings));
+  EXPECT_EQ(sf.in_if, static_cast<uint32_t>(h1.ifindex));
+  EXPECT_EQ(sf.out_if, static_cast<uint32_t>(h2.ifindex));
+  EXPECT_EQ(sf.if_kind, IfKind::kLinuxIfindex);
+  EXPECT_EQ(sf.sampling, 1u);
+
+  auto st = d.status();
+  EXPECT_EQ(st["ingest"]["decode_errors"], 0) << st.dump(2);
+  EXPECT_GT(st["ingest"]["counter_samples"].get<uint64_t>(), 0u) << "sFlow counters (polling 2)";
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+}  // namespace
+}  // namespace nc::test
