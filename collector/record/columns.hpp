@@ -1,0 +1,105 @@
+#pragma once
+// FlowColumns: a batch of flows stored column by column (structure of arrays). The store writes
+// and reads blocks of it, and queries evaluate filters and aggregations over its vectors, so both
+// agree on one layout. The column list is one X-macro, NC_FLOW_COLUMNS, matching FlowRecord's
+// fields one to one (tests/unit/record/columns_test.cpp checks every field round-trips).
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "collector/record/flow_record.hpp"
+
+namespace nc {
+
+// X(type, name): one column per FlowRecord field, same name and type. Enum fields are stored as
+// their underlying uint8_t.
+#define NC_FLOW_COLUMNS(X)        \
+  X(uint64_t, first_ns)           \
+  X(uint64_t, last_ns)            \
+  X(uint64_t, received_ns)        \
+  X(uint64_t, packets)            \
+  X(uint64_t, bytes)              \
+  X(IpAddr, exporter)             \
+  X(IpAddr, src_addr)             \
+  X(IpAddr, dst_addr)             \
+  X(IpAddr, next_hop)             \
+  X(uint64_t, src_mac)            \
+  X(uint64_t, dst_mac)            \
+  X(uint32_t, sampling_rate)      \
+  X(uint32_t, observation_domain) \
+  X(uint32_t, in_if)              \
+  X(uint32_t, out_if)             \
+  X(uint32_t, src_as)             \
+  X(uint32_t, dst_as)             \
+  X(uint16_t, src_port)           \
+  X(uint16_t, dst_port)           \
+  X(uint16_t, vlan)               \
+  X(uint16_t, exporter_port)      \
+  X(uint8_t, proto)               \
+  X(uint8_t, tcp_flags)           \
+  X(uint8_t, tos)                 \
+  X(uint8_t, icmp_type)           \
+  X(uint8_t, icmp_code)           \
+  X(uint8_t, src_mask)            \
+  X(uint8_t, dst_mask)            \
+  X(uint8_t, ip_version)          \
+  X(uint8_t, flow_end_reason)     \
+  X(uint8_t, direction)           \
+  X(uint8_t, engine_type)         \
+  X(uint8_t, engine_id)           \
+  X(uint8_t, if_kind)             \
+  X(uint8_t, flow_proto)          \
+  X(uint8_t, flags)
+
+// Column ids, in NC_FLOW_COLUMNS order: Column::first_ns, Column::src_addr, ...
+enum class Column : uint8_t {
+#define NC_COLUMN_ID(type, name) name,
+  NC_FLOW_COLUMNS(NC_COLUMN_ID)
+#undef NC_COLUMN_ID
+};
+inline constexpr size_t kColumnCount = 0
+#define NC_COLUMN_COUNT(type, name) +1
+    NC_FLOW_COLUMNS(NC_COLUMN_COUNT)
+#undef NC_COLUMN_COUNT
+    ;
+
+struct FlowColumns {
+#define NC_DECLARE_COLUMN(type, name) std::vector<type> name;
+  NC_FLOW_COLUMNS(NC_DECLARE_COLUMN)
+#undef NC_DECLARE_COLUMN
+
+  size_t size() const {
+    return first_ns.size();
+  }
+  bool empty() const {
+    return first_ns.empty();
+  }
+  void clear();
+  void reserve(size_t n);
+  void append(const FlowRecord& r);
+  void append(std::span<const FlowRecord> rs);
+  FlowRecord row(size_t i) const;
+};
+
+// Minimum and maximum of one column over a block. Integer columns use min/max; address columns
+// use amin/amax (byte-wise order of the 16-byte form, so IPv4 sorts inside ::ffff:0:0/96).
+struct ColumnStats {
+  uint64_t min = UINT64_MAX;
+  uint64_t max = 0;
+  IpAddr amin;
+  IpAddr amax;
+};
+
+// What a store keeps per block so a query can skip blocks that cannot match (the "footer
+// index"): row count and per-column ranges. Empty blocks have rows == 0 and meaningless ranges.
+struct BlockSummary {
+  uint32_t rows = 0;
+  std::array<ColumnStats, kColumnCount> cols{};
+  const ColumnStats& operator[](Column c) const { return cols[static_cast<size_t>(c)]; }
+  // Computes the summary of `c` (replacing this one).
+  void compute(const FlowColumns& c);
+};
+
+}  // namespace nc
