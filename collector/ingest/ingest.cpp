@@ -57,7 +57,8 @@ struct IpAddrHash {
 };
 
 // Opens one UDP socket for `l` with SO_REUSEPORT, the receive buffer and drop counting.
-int openSocket(const Listen& l, uint16_t port, uint64_t rcvbuf, bool v6only) {
+int openSocket(const Listen& l, uint16_t port, uint64_t rcvbuf, bool v6only,
+               bool reuseport = true) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   in_addr a4{};
@@ -85,7 +86,9 @@ int openSocket(const Listen& l, uint16_t port, uint64_t rcvbuf, bool v6only) {
     throw std::runtime_error(fmt::format("socket: {}", std::strerror(errno)));
   }
   int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (reuseport) {
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
   ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
   if (family == AF_INET6) {
     int v = v6only ? 1 : 0;
@@ -100,7 +103,8 @@ int openSocket(const Listen& l, uint16_t port, uint64_t rcvbuf, bool v6only) {
     int e = errno;
     ::close(fd);
     throw std::runtime_error(
-        fmt::format("cannot listen on {}:{}: {}", l.address, port, std::strerror(e)));
+        fmt::format("cannot listen on {}:{}: {}{}", l.address, port, std::strerror(e),
+                    e == EADDRINUSE ? " (another program uses this port)" : ""));
   }
   return fd;
 }
@@ -445,6 +449,12 @@ Ingest::Ingest(IngestOptions options, SinkFactory sinks) : options_(std::move(op
       }
     }
     uint16_t port = l.port;
+    if (port != 0) {
+      // SO_REUSEPORT would let us share a port that another process (say, a second daemon) is
+      // already using and silently split its traffic: probe with a plain socket first.
+      int probe = openSocket(l, port, 4096, v6only, /*reuseport=*/false);
+      ::close(probe);
+    }
     for (auto& s : shards_) {
       int fd = openSocket(l, port, options_.rcvbuf, v6only);
       if (port == 0) {

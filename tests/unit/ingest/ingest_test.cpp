@@ -248,6 +248,32 @@ TEST(Ingest, TemplatesPersistAcrossRestart) {
   EXPECT_EQ(second.totals().decode_errors, 0u);
 }
 
+TEST(Ingest, RefusesAPortAnotherProgramUses) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  uint16_t port = ntohs(a.sin_port);
+  Totals t;
+  IngestOptions o;
+  o.listen = {{"127.0.0.1", port}};
+  try {
+    Ingest in(o, sinks(t));
+    FAIL() << "shared a busy port";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("another program uses this port"), std::string::npos)
+        << e.what();
+  }
+  // Two Ingest instances must not split one port between them either.
+  ::close(fd);
+  o.listen = {{"127.0.0.1", port}};
+  Ingest first(o, sinks(t));
+  EXPECT_THROW(Ingest second(o, sinks(t)), std::runtime_error);
+}
+
 TEST(Ingest, BindFailureNamesTheAddress) {
   Totals t;
   IngestOptions o;

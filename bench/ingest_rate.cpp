@@ -1,0 +1,276 @@
+// Receive+decode at increasing rates versus a plain recvmmsg sink (the physical limit of this
+// machine) and, with --nfcapd, nfcapd. The sender is `net-collector gen` pinned to CPU 0; every
+// receiver runs pinned to CPU 1. For each rate and receiver: datagrams sent, received, lost.
+// Prints the highest zero-loss rate of each receiver and the ratio ingest / raw sink.
+//
+//   nc-bench-ingest [--format v9] [--seconds 3] [--rates 50000,100000,...] [--nfcapd]
+//
+// This is a benchmark, not a test: nothing here asserts a time.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collector/ingest/ingest.hpp"
+
+namespace {
+
+std::string g_bin;  // directory of net-collector
+
+void pin(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof set, &set);
+}
+
+// Runs `argv` pinned to `cpu`, returns stdout.
+std::string runPinned(const std::vector<std::string>& argv, int cpu) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    return "";
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    pin(cpu);
+    dup2(fds[1], 1);
+    close(fds[0]);
+    std::vector<char*> args;
+    for (const auto& a : argv) {
+      args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) {
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  waitpid(pid, nullptr, 0);
+  return out;
+}
+
+// Sends for `seconds` at `rate`; returns datagrams sent (and records sent in *records).
+uint64_t send(const std::string& format, uint16_t port, double rate, int seconds,
+              uint64_t* records = nullptr) {
+  auto out =
+      runPinned({g_bin + "/net-collector", "gen", "-f", format, "-t",
+                 fmt::format("127.0.0.1:{}", port), "--rate", fmt::format("{}", rate), "--duration",
+                 fmt::format("{}s", seconds), "--flows", "100000", "--json", "-q"},
+                0);
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  if (records != nullptr) {
+    *records = j.is_object() ? j.value("records", uint64_t{0}) : 0;
+  }
+  return j.is_object() ? j.value("datagrams", uint64_t{0}) : 0;
+}
+
+// Waits until `count()` stops growing for 300 ms.
+template <typename F>
+uint64_t settle(F count) {
+  uint64_t last = count();
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    uint64_t now = count();
+    if (now == last) {
+      return now;
+    }
+    last = now;
+  }
+}
+
+struct Result {
+  uint64_t sent = 0;
+  uint64_t received = 0;
+  uint64_t sent_records = 0;
+};
+
+// A plain recvmmsg loop that only counts datagrams: the most a receiver can take here.
+Result rawSink(const std::string& format, double rate, int seconds) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  int buf = 32 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  timeval tv{0, 100000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::atomic<uint64_t> got{0};
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    constexpr int kBatch = 64;
+    std::vector<char> bufs(kBatch * 2048);
+    std::vector<iovec> iov(kBatch);
+    std::vector<mmsghdr> msgs(kBatch);
+    for (int i = 0; i < kBatch; ++i) {
+      iov[i] = {bufs.data() + i * 2048, 2048};
+      msgs[i].msg_hdr = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    while (!stop) {
+      int n = recvmmsg(fd, msgs.data(), kBatch, MSG_WAITFORONE, nullptr);
+      if (n > 0) {
+        got += static_cast<uint64_t>(n);
+      }
+    }
+  });
+  Result r;
+  r.sent = send(format, ntohs(a.sin_port), rate, seconds);
+  r.received = settle([&] { return got.load(); });
+  stop = true;
+  t.join();
+  close(fd);
+  return r;
+}
+
+class Counting : public nc::decode::RecordSink {
+ public:
+  void onRecords(std::span<const nc::FlowRecord>) override {}
+};
+
+Result ingestSink(const std::string& format, double rate, int seconds) {
+  nc::ingest::IngestOptions o;
+  o.listen = {{"127.0.0.1", 0}};
+  o.threads = 1;
+  nc::ingest::Ingest in(o, [](uint32_t) { return std::make_unique<Counting>(); });
+  in.start();
+  Result r;
+  r.sent = send(format, in.boundPorts().at(0), rate, seconds);
+  r.received = settle([&] {
+    in.refreshStats();
+    return in.totals().datagrams;
+  });
+  return r;
+}
+
+Result nfcapdSink(const std::string& format, double rate, int seconds) {
+  auto dir = std::filesystem::temp_directory_path() / fmt::format("nc-bench-nfcapd-{}", getpid());
+  std::filesystem::create_directories(dir);
+  uint16_t port = static_cast<uint16_t>(20000 + getpid() % 20000);
+  pid_t pid = fork();
+  if (pid == 0) {
+    pin(1);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execlp("nfcapd", "nfcapd", "-b", "127.0.0.1", "-p", std::to_string(port).c_str(), "-w",
+           dir.c_str(), "-t", "3600", nullptr);
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Result r;
+  r.sent = send(format, port, rate, seconds, &r.sent_records);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  // nfdump -I reports what nfcapd stored; count datagrams via the exporter's packet statistic.
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::string out = runPinned({"nfdump", "-I", "-r", e.path().string()}, 1);
+    // nfcapd keeps no datagram count in its file: compare stored records with sent records.
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("Flows: ", 0) == 0) {
+        r.received += std::stoull(line.substr(7));
+      }
+    }
+  }
+  std::filesystem::remove_all(dir);
+  return r;  // received counts records here
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string format = "v9";
+  int seconds = 3;
+  bool with_nfcapd = false;
+  std::vector<double> rates = {25000, 50000, 100000, 150000, 200000, 250000, 300000};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--format" && i + 1 < argc) {
+      format = argv[++i];
+    } else if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::stoi(argv[++i]);
+    } else if (a == "--nfcapd") {
+      with_nfcapd = true;
+    } else if (a == "--rates" && i + 1 < argc) {
+      rates.clear();
+      std::stringstream ss(argv[++i]);
+      std::string r;
+      while (std::getline(ss, r, ',')) {
+        rates.push_back(std::stod(r));
+      }
+    } else {
+      std::fprintf(stderr,
+                   "usage: nc-bench-ingest [--format v5|v9|ipfix|sflow] [--seconds N] "
+                   "[--rates R1,R2,...] [--nfcapd]\n");
+      return 2;
+    }
+  }
+  g_bin = std::filesystem::canonical("/proc/self/exe").parent_path().string();
+  pin(1);
+  std::printf("format %s, %d s per step, sender on CPU 0, receivers on CPU 1\n", format.c_str(),
+              seconds);
+  std::printf("%10s  %22s  %22s%s\n", "rate/s", "raw recvmmsg recv/sent", "ingest recv/sent",
+              with_nfcapd ? "  nfcapd stored/sent (records)" : "");
+  double best_raw = 0;
+  double best_ingest = 0;
+  double best_nfcapd = 0;
+  for (double rate : rates) {
+    Result raw = rawSink(format, rate, seconds);
+    Result ing = ingestSink(format, rate, seconds);
+    std::string nf;
+    if (with_nfcapd) {
+      Result n = nfcapdSink(format, rate, seconds);
+      uint64_t sent_records = n.sent_records;
+      nf = fmt::format("  {:>12}/{:<12}", n.received, sent_records);
+      if (n.received == sent_records && sent_records > 0) {
+        best_nfcapd = rate;
+      }
+    }
+    std::printf("%10.0f  %10lu/%-11lu  %10lu/%-11lu%s\n", rate,
+                static_cast<unsigned long>(raw.received), static_cast<unsigned long>(raw.sent),
+                static_cast<unsigned long>(ing.received), static_cast<unsigned long>(ing.sent),
+                nf.c_str());
+    std::fflush(stdout);
+    if (raw.received == raw.sent && raw.sent > 0) {
+      best_raw = rate;
+    }
+    if (ing.received == ing.sent && ing.sent > 0) {
+      best_ingest = rate;
+    }
+  }
+  std::printf("highest zero-loss rate: raw sink %.0f/s, ingest %.0f/s", best_raw, best_ingest);
+  if (with_nfcapd) {
+    std::printf(", nfcapd %.0f/s", best_nfcapd);
+  }
+  std::printf("\nratio ingest / raw sink: %.2f\n", best_raw > 0 ? best_ingest / best_raw : 0.0);
+  return 0;
+}
