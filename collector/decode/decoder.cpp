@@ -79,6 +79,16 @@ ExporterState* Decoder::Impl::exporterFor(const IpAddr& addr) {
   return &ex;
 }
 
+void Decoder::Impl::refreshConfigs() {
+  // Control-plane path (rare): re-resolve every exporter; sFlow exporters configured through
+  // their agent address pick it up again on their next datagram.
+  for (auto& [addr, ex] : exporters_) {
+    auto cfg = configs_.find(addr);
+    ex.has_config = cfg != configs_.end();
+    ex.config = ex.has_config ? cfg->second : ExporterConfig{};
+  }
+}
+
 const ExporterConfig& Decoder::Impl::configFor(const ExporterState& ex) const {
   return ex.has_config ? ex.config : default_config_;
 }
@@ -251,20 +261,12 @@ DecodeStatus Decoder::decode(std::span<const uint8_t> datagram, const DatagramMe
 
 void Decoder::setExporterConfig(const IpAddr& exporter, const ExporterConfig& config) {
   impl_->configs_[exporter] = config;
-  auto it = impl_->exporters_.find(exporter);
-  if (it != impl_->exporters_.end()) {
-    it->second.has_config = true;
-    it->second.config = config;
-  }
+  impl_->refreshConfigs();
 }
 
 void Decoder::clearExporterConfig(const IpAddr& exporter) {
   impl_->configs_.erase(exporter);
-  auto it = impl_->exporters_.find(exporter);
-  if (it != impl_->exporters_.end()) {
-    it->second.has_config = false;
-    it->second.config = ExporterConfig{};
-  }
+  impl_->refreshConfigs();
 }
 
 void Decoder::setDefaultExporterConfig(const ExporterConfig& config) {

@@ -240,6 +240,7 @@ class Decoder::Impl {
   // --- shared helpers -------------------------------------------------------------------------
   ExporterState* exporterFor(const IpAddr& addr);
   const ExporterConfig& configFor(const ExporterState& ex) const;
+  void refreshConfigs();
   ExporterFlavor flavorOf(const ExporterState& ex) const;
   IfKind ifKindFor(const ExporterState& ex, FlowProto proto) const;
   // Counts one error occurrence and remembers the first one of the datagram.

@@ -25,6 +25,10 @@ uint64_t uptimeToUnixNs(uint64_t export_ns, uint32_t sys_uptime_ms, uint32_t at_
 }  // namespace
 
 DecodeError Decoder::Impl::decodeV5(ByteReader r, ExporterState& ex) {
+  if (r.remaining() < kV5HeaderLen) {
+    error(ex, DecodeError::kTruncated);
+    return DecodeError::kTruncated;
+  }
   r.u16();  // version
   uint16_t count = r.u16();
   uint32_t sys_uptime = r.u32();

@@ -181,10 +181,10 @@ DecodeError Decoder::Impl::decodeSflow(ByteReader r, ExporterState& ex) {
   }
   const uint32_t ahash = agentHash(agent) ^ sub_agent;
   trackSequence(ex, seqKey(50, ahash, sub_agent), dg_seq, 1, false);
-  if (!ex.detected_ovs && !agent.isZero() && agent != meta_->exporter) {
+  if (!ex.has_config && !configs_.empty() && agent != meta_->exporter) {
     // Configuration may name the agent address rather than the UDP source.
     auto cfg = configs_.find(agent);
-    if (cfg != configs_.end() && !ex.has_config) {
+    if (cfg != configs_.end()) {
       ex.has_config = true;
       ex.config = cfg->second;
     }

@@ -207,6 +207,10 @@ DecodeError Decoder::Impl::decodeDataSet(const SetContext& ctx, const Template& 
 // --- NetFlow v9 ---------------------------------------------------------------------------------
 
 DecodeError Decoder::Impl::decodeV9(ByteReader r, ExporterState& ex) {
+  if (r.remaining() < kV9HeaderLen) {
+    error(ex, DecodeError::kTruncated);
+    return DecodeError::kTruncated;
+  }
   r.u16();  // version
   r.u16();  // count: template + data records; not trusted, sets are walked by length
   uint32_t sys_uptime = r.u32();
