@@ -402,7 +402,7 @@ void readCollector(Reader& r, const YAML::Node& n, CollectorConfig& c) {
   r.string(n, "templates", path, c.templates);
   r.list(n, "exporters", path, [&](const YAML::Node& e, const std::string& p) {
     ExporterOverride o;
-    if (!r.map(e, p, {"network", "sampling_rate", "interfaces", "counters"})) {
+    if (!r.map(e, p, {"network", "sampling_rate", "interfaces", "kind"})) {
       r.error(e, p, "must be a mapping with at least 'network'");
       return;
     }
@@ -421,11 +421,11 @@ void readCollector(Reader& r, const YAML::Node& n, CollectorConfig& c) {
       r.error(e["interfaces"], p + ".interfaces",
               fmt::format("must be auto, snmp, ifindex or ofport (got '{}')", o.interfaces));
     }
-    o.counters = "auto";
-    r.string(e, "counters", p, o.counters);
-    if (o.counters != "auto" && o.counters != "raw" && o.counters != "scaled") {
-      r.error(e["counters"], p + ".counters",
-              fmt::format("must be auto, raw or scaled (got '{}')", o.counters));
+    o.kind = "auto";
+    r.string(e, "kind", p, o.kind);
+    if (o.kind != "auto" && o.kind != "ovs" && o.kind != "router") {
+      r.error(e["kind"], p + ".kind",
+              fmt::format("must be auto, ovs or router (got '{}')", o.kind));
     }
     c.exporters.push_back(o);
   });
@@ -719,8 +719,8 @@ std::string dump(const Config& c) {
     if (e.sampling_rate != 0) {
       out << YAML::Key << "sampling_rate" << YAML::Value << e.sampling_rate;
     }
-    out << YAML::Key << "interfaces" << YAML::Value << e.interfaces << YAML::Key << "counters"
-        << YAML::Value << e.counters << YAML::EndMap;
+    out << YAML::Key << "interfaces" << YAML::Value << e.interfaces << YAML::Key << "kind"
+        << YAML::Value << e.kind << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
 

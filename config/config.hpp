@@ -25,7 +25,8 @@ struct ExporterOverride {
   std::string network;         // exporter address or CIDR this applies to
   uint32_t sampling_rate = 0;  // 0 = use what the exporter says
   std::string interfaces;      // "auto", "snmp", "ifindex", "ofport"
-  std::string counters;        // "auto", "raw", "scaled" (scaled = exporter already scaled them)
+  std::string kind;            // "auto", "ovs", "router": OVS scales its IPFIX counters itself,
+                               // numbers v5 interfaces by OpenFlow port and sFlow/IPFIX by ifindex
   bool operator==(const ExporterOverride&) const = default;
 };
 

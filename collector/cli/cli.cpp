@@ -5,15 +5,20 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <sstream>
 
 #include "collector/cli/output.hpp"
 #include "collector/control/control.hpp"
 #include "collector/gen/gen.hpp"
+#include "collector/query/filter.hpp"
+#include "collector/query/input.hpp"
+#include "collector/query/query.hpp"
 #include "collector/record/fields.hpp"
 #include "common/units.hpp"
 #include "common/version.hpp"
@@ -42,48 +47,6 @@ std::string controlSocket(const Common& c) {
     return res.config.control.socket;
   }
   return kDefaultSocket;
-}
-
-// Reads JSON lines (net-collector's own `flows --format json` output) from a file or "-".
-std::vector<FlowRecord> readJsonLines(const std::string& path) {
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    file.open(path);
-    if (!file) {
-      throw std::runtime_error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-    }
-    in = &file;
-  }
-  std::vector<FlowRecord> out;
-  std::string line;
-  size_t lineno = 0;
-  while (std::getline(*in, line)) {
-    ++lineno;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) {
-      continue;
-    }
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded()) {
-      throw std::runtime_error(fmt::format("{}:{}: not valid JSON", path, lineno));
-    }
-    FlowRecord r;
-    std::string why;
-    if (!fromJson(j, r, &why)) {
-      throw std::runtime_error(fmt::format("{}:{}: {}", path, lineno, why));
-    }
-    out.push_back(r);
-  }
-  return out;
-}
-
-std::vector<FlowRecord> loadFlows(const std::string& input) {
-  if (input.empty()) {
-    throw std::runtime_error(
-        "no input: the on-disk flow store is not available in this version yet; use --live for "
-        "the daemon's newest flows, or --input FILE (- for stdin) for JSON lines");
-  }
-  return readJsonLines(input);
 }
 
 int cmdStatus(const Common& c, bool json) {
@@ -124,7 +87,24 @@ int cmdStatus(const Common& c, bool json) {
       "drops:    {} decode errors, {} kernel (socket buffer full), {} denied (allow-list), {} "
       "truncated\n",
       num("decode_errors"), num("kernel_drops"), num("denied"), num("truncated"));
-  std::cout << fmt::format("store:    {}\n", r.value("store", ""));
+  const auto& st = r["store"];
+  if (st.is_object() && st.value("enabled", false)) {
+    auto sn = [&](const char* k) { return st.value(k, uint64_t{0}); };
+    std::cout << fmt::format(
+        "store:    {} — {} in {} segment(s), {} rows written, {} dropped, {} "
+        "write error(s){}\n",
+        st.value("path", ""), units::formatBytes(sn("usage_bytes")), sn("segments"),
+        sn("rows_written"), sn("drops"), sn("errors"),
+        st.value("error_now", false) ? " — FAILING NOW: " + st.value("last_error", std::string())
+                                     : "");
+    if (!st.value("oldest", std::string()).empty()) {
+      std::cout << fmt::format("          flows from {} to {}\n", st.value("oldest", ""),
+                               st.value("newest", ""));
+    }
+  } else if (st.is_object()) {
+    std::cout << fmt::format("store:    {} (disabled: {})\n", st.value("path", ""),
+                             st.value("last_error", std::string("not writable")));
+  }
   std::cout << fmt::format("ovsdb:    {} ({})\n", r["ovsdb"].value("endpoint", ""),
                            r["ovsdb"].value("enabled", false) ? "enabled" : "disabled");
   if (!r["exporters"].empty()) {
@@ -168,142 +148,339 @@ std::vector<FlowRecord> liveFlows(const Common& c, size_t limit) {
   return out;
 }
 
-int cmdFlows(const Common& c, bool live, const std::string& input, const std::string& format,
-             size_t limit) {
+// ------------------------------------------------------------------------------------------------
+// Queries: flows, top, series.
+
+// Options shared by the query subcommands.
+struct QueryArgs {
+  std::vector<std::string> filter_words;  // positional, joined like nfdump
+  std::string filter;                     // --filter
+  std::string since;
+  std::string until;
+  std::string input;
+  std::string store;
+  bool live = false;
+  std::string format = "auto";
+  size_t limit = 0;
+  bool raw = false;
+  unsigned threads = 0;
+  bool quiet = false;
+  bool summary_only = false;
+  bool explain = false;
+};
+
+void addQueryOptions(CLI::App* cmd, QueryArgs& a, bool with_live) {
+  cmd->add_option("filter", a.filter_words,
+                  "filter in nfdump syntax, e.g. 'proto tcp and dst port 443' (words are joined; "
+                  "see `net-collector filters`)");
+  cmd->add_option("--filter", a.filter, "filter (ANDed with the positional one)");
+  cmd->add_option("--since", a.since,
+                  "flows that started at or after: now, -1h, 30m, 2026-11-26T10:00:00Z, "
+                  "'2026-11-26 10:00[:SS]' (UTC)");
+  cmd->add_option("--until", a.until, "flows that started before (same forms as --since)");
+  cmd->add_option("-i,--input", a.input,
+                  "read flows from a file instead of the store ('-' = stdin): JSON lines as "
+                  "written by --format json, or nfdump -o json output");
+  cmd->add_option("--store", a.store,
+                  "flow store directory (default: store.path of --config, else "
+                  "/var/lib/net-collector/flows)");
+  if (with_live) {
+    cmd->add_flag("--live", a.live,
+                  "the newest flows the running daemon decoded (from memory; default limit 100)");
+  }
+  cmd->add_option("-f,--format", a.format,
+                  "auto (table on a terminal, else JSON lines) | table | csv | json")
+      ->capture_default_str();
+  cmd->add_flag("--raw", a.raw,
+                "sum packets/bytes as exported instead of multiplied by sampling_rate");
+  cmd->add_option("--threads", a.threads, "worker threads (0 = one per core)")
+      ->capture_default_str();
+  cmd->add_flag("-q,--quiet", a.quiet, "no summary line");
+  cmd->add_flag("--summary", a.summary_only,
+                "print only the summary (flows, packets, bytes, window, rows scanned)");
+  cmd->add_flag("--explain", a.explain, "print the compiled filter program and exit");
+}
+
+std::string filterText(const QueryArgs& a) {
+  std::string positional;
+  for (const auto& w : a.filter_words) {
+    positional += (positional.empty() ? "" : " ") + w;
+  }
+  if (!positional.empty() && !a.filter.empty()) {
+    return "(" + positional + ") and (" + a.filter + ")";
+  }
+  return positional.empty() ? a.filter : positional;
+}
+
+uint64_t nowNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Compiles filter + time window into `q`; throws with the caret message on errors.
+void buildQuery(const QueryArgs& a, query::QueryOptions& q) {
+  std::string text = filterText(a);
+  query::FilterError err;
+  auto f = query::Filter::compile(text, &err);
+  if (!f) {
+    throw std::runtime_error("bad filter\n" + err.render(text));
+  }
+  uint64_t now = nowNs();
+  std::string why;
+  if (!a.since.empty() && !query::parseTimeSpec(a.since, now, q.since_ns, &why)) {
+    throw CLI::ValidationError("--since", why);
+  }
+  if (!a.until.empty() && !query::parseTimeSpec(a.until, now, q.until_ns, &why)) {
+    throw CLI::ValidationError("--until", why);
+  }
+  if (q.since_ns >= q.until_ns) {
+    throw CLI::ValidationError("--until", "must be after --since");
+  }
+  f->restrictTime(q.since_ns, q.until_ns);
+  q.filter = std::move(*f);
+  q.threads = a.threads;
+  q.scaled = !a.raw;
+  if (::isatty(STDERR_FILENO)) {
+    q.progress = [](uint64_t rows) {
+      std::cerr << fmt::format("\r  scanning: {} rows ",
+                               units::formatCount(static_cast<double>(rows)))
+                << std::flush;
+    };
+  }
+}
+
+void endProgress(const query::QueryOptions& q) {
+  if (q.progress) {
+    std::cerr << "\r\033[K" << std::flush;
+  }
+}
+
+// Where the rows come from: --live, --input, else the store.
+struct Input {
+  FlowColumns mem;
+  std::unique_ptr<query::Source> source;
+};
+
+void openInput(const Common& c, const QueryArgs& a, size_t live_limit, Input& in) {
+  int chosen = (a.live ? 1 : 0) + (a.input.empty() ? 0 : 1) + (a.store.empty() ? 0 : 1);
+  if (chosen > 1) {
+    throw CLI::ValidationError("--live/--input/--store", "choose one input");
+  }
+  if (a.live) {
+    for (const auto& r : liveFlows(c, live_limit)) {
+      in.mem.append(r);
+    }
+    in.source = std::make_unique<query::MemorySource>(in.mem);
+    return;
+  }
+  if (!a.input.empty()) {
+    query::readFlowsFile(a.input, in.mem);
+    in.source = std::make_unique<query::MemorySource>(in.mem);
+    return;
+  }
+  std::string path = a.store;
+  if (path.empty()) {
+    path = config::Config{}.store.path;
+    if (!c.config_path.empty()) {
+      auto res = config::loadFile(c.config_path);
+      if (!res.ok()) {
+        throw std::runtime_error(res.errors.front().toString());
+      }
+      path = res.config.store.path;
+    }
+  }
+  std::string why;
+  in.source = query::openStore(path, &why);
+  if (!in.source) {
+    throw std::runtime_error(why + " (or use --input FILE / --live)");
+  }
+}
+
+Format outputFormat(const QueryArgs& a) {
   Format f;
-  if (!parseFormat(format, f)) {
+  if (!parseFormat(a.format, f)) {
     throw CLI::ValidationError("--format", "must be auto, table, csv or json");
   }
-  if (live && !input.empty()) {
-    throw CLI::ValidationError("--live", "cannot be combined with --input");
+  return f;
+}
+
+// The summary: on stdout after a table, on stderr after CSV/JSON (stdout stays machine-readable),
+// alone on stdout with --summary.
+void finish(const QueryArgs& a, Format f, const query::ScanTotals& t) {
+  if (a.summary_only) {
+    printSummary(std::cout, t, !a.raw, f);
+  } else if (!a.quiet) {
+    printSummary(f == Format::kTable ? std::cout : std::cerr, t, !a.raw, Format::kTable);
   }
-  auto flows = live ? liveFlows(c, limit != 0 ? limit : 100) : loadFlows(input);
-  std::sort(flows.begin(), flows.end(),
-            [](const FlowRecord& a, const FlowRecord& b) { return a.first_ns < b.first_ns; });
-  if (limit != 0 && flows.size() > limit) {
-    flows.resize(limit);
+  for (const auto& e : t.errors) {
+    std::cerr << "net-collector: store: " << e << "\n";
   }
-  printFlows(std::cout, flows, f);
-  if (f == Format::kTable) {
-    std::cout << fmt::format("{} flow(s)\n", flows.size());
+}
+
+int cmdFlows(const Common& c, const QueryArgs& a, const std::string& order_text,
+             const std::string& aggregate) {
+  Format f = outputFormat(a);
+  query::QueryOptions q;
+  buildQuery(a, q);
+  if (a.explain) {
+    std::cout << q.filter.dump();
+    return 0;
   }
+  query::Order order;
+  if (!query::parseOrder(order_text, order)) {
+    throw CLI::ValidationError("--order",
+                               "must be first, last, bytes, packets, duration, pps, bps or bpp");
+  }
+  Input in;
+  openInput(c, a, a.limit != 0 ? a.limit : 100, in);
+  if (!aggregate.empty()) {
+    std::string why;
+    auto keys = query::parseKeys(aggregate, 60'000'000'000ULL, &why);
+    if (!keys) {
+      throw CLI::ValidationError("--aggregate", why);
+    }
+    std::unique_ptr<query::Aggregator> agg;
+    auto t = query::aggregateFlows(*in.source, q, *keys, agg);
+    endProgress(q);
+    if (!a.summary_only) {
+      std::vector<size_t> idx;
+      if (order == query::Order::kFirst || order == query::Order::kLast) {
+        idx.resize(agg->size());
+        std::iota(idx.begin(), idx.end(), 0);
+        std::sort(idx.begin(), idx.end(), [&](size_t x, size_t y) {
+          const auto& cx = agg->counters(x);
+          const auto& cy = agg->counters(y);
+          uint64_t vx = order == query::Order::kFirst ? cx.first_ns : cx.last_ns;
+          uint64_t vy = order == query::Order::kFirst ? cy.first_ns : cy.last_ns;
+          return vx != vy ? vx < vy : x < y;
+        });
+        if (a.limit != 0 && idx.size() > a.limit) {
+          idx.resize(a.limit);
+        }
+      } else {
+        query::Metric m = order == query::Order::kPackets ? query::Metric::kPackets
+                          : order == query::Order::kPps   ? query::Metric::kPps
+                          : order == query::Order::kBps   ? query::Metric::kBps
+                          : order == query::Order::kBpp   ? query::Metric::kBpp
+                                                          : query::Metric::kBytes;
+        idx = agg->top(m, a.limit);
+      }
+      printGroups(std::cout, *agg, idx, f, t, true);
+    }
+    finish(a, f, t);
+    return 0;
+  }
+  std::vector<FlowRecord> flows;
+  auto t = query::listFlows(*in.source, q, order, a.limit, flows);
+  endProgress(q);
+  if (!a.summary_only) {
+    printFlows(std::cout, flows, f);
+  }
+  finish(a, f, t);
   return 0;
 }
 
-int cmdTop(const std::string& input, const std::string& by, const std::string& order,
-           const std::string& format, size_t limit) {
-  Format f;
-  if (!parseFormat(format, f)) {
-    throw CLI::ValidationError("--format", "must be auto, table, csv or json");
-  }
-  std::vector<const FieldDef*> keys;
-  std::stringstream ss(by);
-  std::string k;
-  while (std::getline(ss, k, ',')) {
-    const FieldDef* def = findField(k);
-    if (def == nullptr) {
-      throw CLI::ValidationError("--by", fmt::format("unknown field '{}' (see `net-collector "
-                                                     "fields`)",
-                                                     k));
+int cmdTop(const Common& c, const QueryArgs& a, std::string by, std::string order,
+           const std::string& stat, const std::string& bucket) {
+  Format f = outputFormat(a);
+  if (!stat.empty()) {  // nfdump -s KEY[/ORDER]
+    size_t slash = stat.rfind('/');
+    query::Metric m;
+    if (slash != std::string::npos && query::parseMetric(stat.substr(slash + 1), m)) {
+      by = stat.substr(0, slash);
+      order = stat.substr(slash + 1);
+    } else {
+      by = stat;
+      order = "flows";
     }
-    keys.push_back(def);
   }
-  if (keys.empty()) {
-    throw CLI::ValidationError("--by", "needs at least one field");
+  query::Metric metric;
+  if (!query::parseMetric(order, metric)) {
+    throw CLI::ValidationError("--order", "must be flows, packets, bytes, pps, bps or bpp");
   }
-  if (order != "bytes" && order != "packets" && order != "flows") {
-    throw CLI::ValidationError("--order", "must be bytes, packets or flows");
+  std::string why;
+  auto bucket_ms = units::parseDurationMs(bucket, &why);
+  if (!bucket_ms || *bucket_ms == 0) {
+    throw CLI::ValidationError("--bucket", why.empty() ? "must be > 0" : why);
   }
-  struct Agg {
-    std::vector<std::string> key;
-    uint64_t flows = 0;
-    uint64_t packets = 0;
-    uint64_t bytes = 0;
-  };
-  std::map<std::string, Agg> groups;
-  for (const auto& r : loadFlows(input)) {
-    std::vector<std::string> key;
-    std::string joined;
-    for (const auto* d : keys) {
-      key.push_back(d->toText(r));
-      joined += key.back();
-      joined += '\x1f';
-    }
-    auto& a = groups[joined];
-    if (a.key.empty()) {
-      a.key = std::move(key);
-    }
-    a.flows += 1;
-    a.packets += r.scaledPackets();
-    a.bytes += r.scaledBytes();
+  auto keys = query::parseKeys(by, *bucket_ms * 1000000ULL, &why);
+  if (!keys) {
+    throw CLI::ValidationError("--by", why);
   }
-  std::vector<Agg> sorted;
-  sorted.reserve(groups.size());
-  for (auto& [_, a] : groups) {
-    sorted.push_back(std::move(a));
-  }
-  auto metric = [&](const Agg& a) {
-    return order == "bytes" ? a.bytes : order == "packets" ? a.packets : a.flows;
-  };
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [&](const Agg& a, const Agg& b) { return metric(a) > metric(b); });
-  if (limit != 0 && sorted.size() > limit) {
-    sorted.resize(limit);
-  }
-  if (f == Format::kJson) {
-    for (const auto& a : sorted) {
-      nlohmann::json o;
-      for (size_t i = 0; i < keys.size(); ++i) {
-        o[std::string(keys[i]->name)] = a.key[i];
-      }
-      o["flows"] = a.flows;
-      o["packets"] = a.packets;
-      o["bytes"] = a.bytes;
-      std::cout << o.dump() << "\n";
-    }
+  query::QueryOptions q;
+  buildQuery(a, q);
+  if (a.explain) {
+    std::cout << q.filter.dump();
     return 0;
   }
-  std::vector<std::string> header;
-  std::vector<bool> numeric;
-  for (const auto* d : keys) {
-    header.emplace_back(d->name);
-    numeric.push_back(false);
+  Input in;
+  openInput(c, a, 100000, in);
+  std::unique_ptr<query::Aggregator> agg;
+  auto t = query::aggregateFlows(*in.source, q, *keys, agg);
+  endProgress(q);
+  if (!a.summary_only) {
+    printGroups(std::cout, *agg, agg->top(metric, a.limit), f, t, false);
   }
-  for (const char* m : {"flows", "packets", "bytes"}) {
-    header.emplace_back(m);
-    numeric.push_back(true);
+  finish(a, f, t);
+  return 0;
+}
+
+// Flows, packets and bytes per time bucket, oldest first; empty buckets inside the range print
+// as zero rows.
+int cmdSeries(const Common& c, const QueryArgs& a, const std::string& bucket) {
+  Format f = outputFormat(a);
+  std::string why;
+  auto bucket_ms = units::parseDurationMs(bucket, &why);
+  if (!bucket_ms || *bucket_ms == 0) {
+    throw CLI::ValidationError("--bucket", why.empty() ? "must be > 0" : why);
+  }
+  uint64_t b = *bucket_ms * 1000000ULL;
+  auto keys = query::parseKeys("time", b, &why);
+  query::QueryOptions q;
+  buildQuery(a, q);
+  if (a.explain) {
+    std::cout << q.filter.dump();
+    return 0;
+  }
+  Input in;
+  openInput(c, a, 100000, in);
+  std::unique_ptr<query::Aggregator> agg;
+  auto t = query::aggregateFlows(*in.source, q, *keys, agg);
+  endProgress(q);
+  if (!a.summary_only) {
+    printSeries(std::cout, *agg, b, f);
+  }
+  finish(a, f, t);
+  return 0;
+}
+
+int cmdFilters(bool markdown) {
+  if (markdown) {
+    std::cout << query::filterKeywordsMarkdown();
+    return 0;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& a : sorted) {
-    std::vector<std::string> row = a.key;
-    if (f == Format::kCsv) {
-      row.push_back(std::to_string(a.flows));
-      row.push_back(std::to_string(a.packets));
-      row.push_back(std::to_string(a.bytes));
-    } else {
-      row.push_back(units::formatCount(static_cast<double>(a.flows)));
-      row.push_back(units::formatCount(static_cast<double>(a.packets)));
-      row.push_back(units::formatBytes(a.bytes));
-    }
-    rows.push_back(std::move(row));
+  for (const auto& k : query::filterKeywords()) {
+    rows.push_back({k.syntax, k.meaning});
   }
-  if (f == Format::kCsv) {
-    for (size_t i = 0; i < header.size(); ++i) {
-      std::cout << (i ? "," : "") << header[i];
-    }
-    std::cout << "\n";
-    for (const auto& r : rows) {
-      for (size_t i = 0; i < r.size(); ++i) {
-        std::cout << (i ? "," : "") << r[i];
-      }
-      std::cout << "\n";
-    }
-    return 0;
-  }
-  printTable(std::cout, header, rows, numeric);
+  printTable(std::cout, {"filter", "matches"}, rows, {false, false});
   return 0;
 }
 
+std::string filterHelpFooter() {
+  std::string out = "\nFilter (nfdump syntax, keywords case-insensitive; docs/filters.md):\n";
+  for (const auto& k : query::filterKeywords()) {
+    out += fmt::format("  {:<52} {}\n", k.syntax, k.meaning);
+  }
+  out +=
+      "Examples:\n"
+      "  net-collector flows --since -1h 'proto tcp and dst port 443 and bytes > 1M'\n"
+      "  net-collector flows -A srcip,dstport -O bytes -n 20 'net 10.0.0.0/8'\n"
+      "  net-collector top -s srcip/bytes --since -15m\n"
+      "  net-collector series --bucket 5m --since -1d 'src as 64500'\n";
+  return out;
+}
 int cmdFields(bool markdown) {
   if (markdown) {
     std::cout << "| name | description |\n|---|---|\n";
@@ -355,34 +532,66 @@ int runCli(int argc, char** argv) {
   status->add_flag("--json", status_json, "print the raw JSON answer");
   status->callback([&] { rc = cmdStatus(common, status_json); });
 
-  auto* flows = app.add_subcommand("flows", "list flows");
-  std::string flows_input;
-  std::string flows_format = "auto";
-  size_t flows_limit = 0;
-  bool flows_live = false;
-  flows->add_flag("--live", flows_live,
-                  "the newest flows the running daemon decoded (from memory; default limit 100)");
-  flows->add_option("-i,--input", flows_input,
-                    "read flows from a JSON lines file ('-' = stdin), as written by --format json");
-  flows->add_option("-f,--format", flows_format, "auto | table | csv | json (JSON lines)")
+  auto* flows =
+      app.add_subcommand("flows", "list flows (filter, time window, order, -A aggregation)");
+  QueryArgs flows_args;
+  std::string flows_order = "first";
+  std::string flows_aggregate;
+  addQueryOptions(flows, flows_args, true);
+  flows->add_option("-n,--limit", flows_args.limit, "print at most N flows (0 = all)");
+  flows
+      ->add_option("-O,--order", flows_order,
+                   "first | last (ascending), bytes | packets | duration | pps | bps | bpp "
+                   "(descending)")
       ->capture_default_str();
-  flows->add_option("-n,--limit", flows_limit, "print at most N flows (0 = all)");
-  flows->callback(
-      [&] { rc = cmdFlows(common, flows_live, flows_input, flows_format, flows_limit); });
+  flows->add_option("-A,--aggregate", flows_aggregate,
+                    "aggregate by keys, e.g. srcip,dstport or src_addr,proto or srcnet/24 (nfdump "
+                    "-A names and field names)");
+  flows->footer(filterHelpFooter());
+  flows->callback([&] { rc = cmdFlows(common, flows_args, flows_order, flows_aggregate); });
 
-  auto* top = app.add_subcommand("top", "rank flows aggregated by one or more fields");
-  std::string top_input;
+  auto* top = app.add_subcommand("top", "rank flows aggregated by one or more keys (nfdump -s)");
+  QueryArgs top_args;
+  top_args.limit = 10;
   std::string top_by = "src_addr";
   std::string top_order = "bytes";
-  std::string top_format = "auto";
-  size_t top_limit = 10;
-  top->add_option("-i,--input", top_input, "read flows from a JSON lines file ('-' = stdin)");
-  top->add_option("-b,--by", top_by, "comma-separated fields to group by (see `fields`)")
+  std::string top_stat;
+  std::string top_bucket = "1m";
+  addQueryOptions(top, top_args, true);
+  top->add_option("-b,--by", top_by,
+                  "comma-separated keys: field names (`net-collector fields`) or nfdump names: "
+                  "srcip dstip ip srcport dstport port proto srcas dstas as inif outif if "
+                  "srcnet[/BITS] dstnet[/BITS] router next time ...")
       ->capture_default_str();
-  top->add_option("-o,--order", top_order, "bytes | packets | flows")->capture_default_str();
-  top->add_option("-f,--format", top_format, "auto | table | csv | json")->capture_default_str();
-  top->add_option("-n,--limit", top_limit, "number of rows (0 = all)")->capture_default_str();
-  top->callback([&] { rc = cmdTop(top_input, top_by, top_order, top_format, top_limit); });
+  top->add_option("-o,--order", top_order, "flows | packets | bytes | pps | bps | bpp")
+      ->capture_default_str();
+  top->add_option("-s,--stat", top_stat,
+                  "nfdump-style shorthand KEY[/ORDER], e.g. srcip/bytes, dstport, ip/flows");
+  top->add_option("--bucket", top_bucket, "bucket length of the 'time' key (e.g. 1m, 5m, 1h)")
+      ->capture_default_str();
+  top->add_option("-n,--limit", top_args.limit, "number of rows (0 = all)")->capture_default_str();
+  top->footer(
+      "\nRanks by packets/bytes multiplied by sampling_rate (use --raw for the counters as "
+      "exported, as nfdump does).\nFilter keywords: `net-collector filters`.");
+  top->callback([&] { rc = cmdTop(common, top_args, top_by, top_order, top_stat, top_bucket); });
+
+  auto* series = app.add_subcommand("series", "flows, packets and bytes per time bucket");
+  QueryArgs series_args;
+  std::string series_bucket = "1m";
+  addQueryOptions(series, series_args, true);
+  series->add_option("--bucket", series_bucket, "bucket length (e.g. 10s, 1m, 5m, 1h)")
+      ->capture_default_str();
+  series->footer(
+      "\nBuckets are aligned to multiples of --bucket since the UNIX epoch, by flow "
+      "start.\nFilter keywords: `net-collector filters`.");
+  series->callback([&] { rc = cmdSeries(common, series_args, series_bucket); });
+
+  auto* filters_cmd =
+      app.add_subcommand("filters", "list the filter keywords (nfdump syntax + field names)");
+  bool filters_markdown = false;
+  filters_cmd->add_flag("--markdown", filters_markdown,
+                        "print a Markdown table (docs/filters.md contains it)");
+  filters_cmd->callback([&] { rc = cmdFilters(filters_markdown); });
 
   auto* fields_cmd = app.add_subcommand("fields", "list the flow fields and their JSON names");
   bool markdown = false;

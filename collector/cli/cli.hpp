@@ -1,5 +1,6 @@
 #pragma once
-// The `net-collector` command line: subcommands status, flows, top, fields, check-config, gen.
+// The `net-collector` command line: subcommands status, flows, top, series, filters, fields,
+// check-config, gen.
 // collector/cmd/net-collector.cpp only calls runCli().
 namespace nc::cli {
 

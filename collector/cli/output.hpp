@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "collector/query/aggregate.hpp"
+#include "collector/query/query.hpp"
 #include "collector/record/flow_record.hpp"
 
 namespace nc::cli {
@@ -20,5 +22,18 @@ void printTable(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<bool>& numeric);
 
 void printFlows(std::ostream& out, const std::vector<FlowRecord>& flows, Format format);
+
+// Aggregated groups `idx` of `agg`: key columns, then flows, packets, bytes, pps, bps, bpp (and
+// shares of the totals `t` in tables). `times` adds the first/last columns to tables (CSV and
+// JSON always carry them).
+void printGroups(std::ostream& out, const query::Aggregator& agg, const std::vector<size_t>& idx,
+                 Format format, const query::ScanTotals& t, bool times);
+
+// A time series (aggregation keyed by "time" alone): oldest first, empty buckets as zeros.
+void printSeries(std::ostream& out, const query::Aggregator& agg, uint64_t bucket_ns,
+                 Format format);
+
+// "Summary: ..." line (table), or one JSON object / CSV row with the same numbers.
+void printSummary(std::ostream& out, const query::ScanTotals& t, bool scaled, Format format);
 
 }  // namespace nc::cli

@@ -17,6 +17,7 @@
 #include "collector/daemon/recent.hpp"
 #include "collector/ingest/ingest.hpp"
 #include "collector/record/fields.hpp"
+#include "collector/store/store.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
 
@@ -25,22 +26,62 @@ namespace {
 
 constexpr size_t kRecentPerShard = 16384;
 
-// Fans a shard's decoded output out to the daemon's consumers (for now: the recent-flows ring).
+// Fans a shard's decoded output out to the daemon's consumers: the recent-flows ring and the
+// flow store (`store` may be null when it could not be opened).
 class ShardSink : public decode::RecordSink {
  public:
-  explicit ShardSink(RecentRing& recent) : recent_(recent) {}
-  void onRecords(std::span<const FlowRecord> records) override { recent_.add(records); }
+  ShardSink(RecentRing& recent, store::Writer* store) : recent_(recent), store_(store) {}
+  void onRecords(std::span<const FlowRecord> records) override {
+    recent_.add(records);
+    if (store_ != nullptr) {
+      store_->append(records);  // never blocks on disk: drops (counted) when its queue is full
+    }
+  }
 
  private:
   RecentRing& recent_;
+  store::Writer* store_;
 };
+
+store::StoreOptions toStoreOptions(const config::StoreConfig& c) {
+  store::StoreOptions o;
+  o.path = c.path;
+  o.rotate_ms = c.rotate_ms;
+  o.max_age_ms = c.retention.max_age_ms;
+  o.max_size = c.retention.max_size;
+  store::parseCompression(c.compression, o.compression);  // validated by config
+  return o;
+}
+
+nlohmann::json storeJson(const std::string& path, const store::Writer* w,
+                         const std::string& open_error) {
+  if (w == nullptr) {
+    return {{"path", path}, {"enabled", false}, {"last_error", open_error}};
+  }
+  auto s = w->stats();
+  return {{"path", path},
+          {"enabled", true},
+          {"usage_bytes", s.bytes_on_disk},
+          {"segments", s.segments},
+          {"rows_written", s.rows_written},
+          {"blocks_written", s.blocks_written},
+          {"drops", s.rows_dropped},
+          {"errors", s.write_errors},
+          {"error_now", s.error_now},
+          {"last_error", s.last_error},
+          {"queue_bytes", s.queue_bytes},
+          {"segments_deleted", s.segments_deleted},
+          {"segments_recovered", s.segments_recovered},
+          {"oldest", s.oldest_ns != 0 ? formatTime(s.oldest_ns) : ""},
+          {"newest", s.newest_ns != 0 ? formatTime(s.newest_ns) : ""}};
+}
 
 decode::ExporterConfig toDecoderConfig(const config::ExporterOverride& o) {
   decode::ExporterConfig c;
   c.sampling_rate = o.sampling_rate;
-  if (o.counters == "scaled") {
+  if (o.kind == "ovs") {
     c.flavor = decode::ExporterFlavor::kOvs;
-  } else if (o.counters == "raw") {
+  } else if (o.kind == "router") {
     c.flavor = decode::ExporterFlavor::kRouter;
   }
   if (o.interfaces == "snmp") {
@@ -88,6 +129,7 @@ class Daemon {
   int run() {
     applyLogLevel();
     control_ = std::make_unique<control::ControlServer>(io_, opts_.config.control.socket);
+    startStore();
     startIngest();
     registerCommands();
     control_->start();
@@ -101,6 +143,12 @@ class Daemon {
     sd_notify(0, "STOPPING=1");
     control_->stop();
     ingest_->stop();
+    if (store_) {
+      store_->close();  // flushes and seals the open segment
+      auto s = store_->stats();
+      log::info("store", "{} rows stored, {} dropped, {} write errors", s.rows_written,
+                s.rows_dropped, s.write_errors);
+    }
     auto t = ingest_->totals();
     log::info("daemon", "received {} datagrams, {} records ({} decode errors, {} kernel drops)",
               t.datagrams, t.records, t.decode_errors, t.kernel_drops);
@@ -109,6 +157,19 @@ class Daemon {
   }
 
  private:
+  // Opens the flow store (recovering a segment left open by a crash). The daemon keeps running
+  // without it when the directory is unusable: flows are still decoded and shown live.
+  void startStore() {
+    try {
+      store_ = std::make_unique<store::Writer>(toStoreOptions(opts_.config.store));
+      log::info("store", "writing flows to {} ({}, rotate every {} ms)", opts_.config.store.path,
+                opts_.config.store.compression, opts_.config.store.rotate_ms);
+    } catch (const std::exception& e) {
+      store_error_ = e.what();
+      log::error("store", "flows will not be stored: {}", e.what());
+    }
+  }
+
   void startIngest() {
     const auto& c = opts_.config.collector;
     ingest::IngestOptions io;
@@ -142,8 +203,9 @@ class Daemon {
     for (uint32_t i = 0; i < io.threads; ++i) {
       recent_.push_back(std::make_unique<RecentRing>(kRecentPerShard));
     }
-    ingest_ = std::make_unique<ingest::Ingest>(
-        io, [this](uint32_t shard) { return std::make_unique<ShardSink>(*recent_[shard]); });
+    ingest_ = std::make_unique<ingest::Ingest>(io, [this](uint32_t shard) {
+      return std::make_unique<ShardSink>(*recent_[shard], store_.get());
+    });
     ingest_->start();
     auto ports = ingest_->boundPorts();
     for (size_t i = 0; i < ports.size(); ++i) {
@@ -258,7 +320,7 @@ class Daemon {
               {"reloads", reloads_},
               {"listen", listen},
               {"ingest", ingest},
-              {"store", opts_.config.store.path},
+              {"store", storeJson(opts_.config.store.path, store_.get(), store_error_)},
               {"ovsdb", ovsdb},
           };
         });
@@ -300,6 +362,9 @@ class Daemon {
   boost::asio::steady_timer rate_timer_;
   std::unique_ptr<control::ControlServer> control_;
   std::vector<std::unique_ptr<RecentRing>> recent_;
+  std::unique_ptr<store::Writer> store_;
+  std::string store_error_;  // why the store could not be opened  // before ingest_: shards append
+                             // to it until they stop
   std::unique_ptr<ingest::Ingest> ingest_;
   ingest::ShardStats rate_prev_;
   std::chrono::steady_clock::time_point rate_at_ = std::chrono::steady_clock::now();

@@ -28,30 +28,30 @@ bool readAddr(const json& v, IpAddr& out) {
 }
 
 // X-macro style table: name, type, doc, member, json writer, json reader, text.
-#define NC_UINT_FIELD(NAME, TYPE, DOC, MEMBER, OMIT_ZERO)                       \
-  FieldDef {                                                                    \
-    NAME, TYPE, DOC,                                                            \
-        [](const FlowRecord& r, json& o) {                                      \
-          if ((OMIT_ZERO) && r.MEMBER == 0)                                     \
-            return false;                                                       \
-          o[NAME] = r.MEMBER;                                                   \
-          return true;                                                          \
-        },                                                                      \
-        [](const json& v, FlowRecord& r) { return readUnsigned(v, r.MEMBER); }, \
-        [](const FlowRecord& r) { return fmt::format("{}", r.MEMBER); }         \
+#define NC_UINT_FIELD(NAME, TYPE, DOC, MEMBER, OMIT_ZERO)                               \
+  FieldDef {                                                                            \
+    NAME, TYPE, DOC,                                                                    \
+        [](const FlowRecord& r, json& o) {                                              \
+          if ((OMIT_ZERO) && r.MEMBER == 0)                                             \
+            return false;                                                               \
+          o[NAME] = r.MEMBER;                                                           \
+          return true;                                                                  \
+        },                                                                              \
+        [](const json& v, FlowRecord& r) { return readUnsigned(v, r.MEMBER); },         \
+        [](const FlowRecord& r) { return fmt::format("{}", r.MEMBER); }, Column::MEMBER \
   }
 
-#define NC_ADDR_FIELD(NAME, DOC, MEMBER, OMIT_ZERO)                         \
-  FieldDef {                                                                \
-    NAME, FieldType::kAddr, DOC,                                            \
-        [](const FlowRecord& r, json& o) {                                  \
-          if ((OMIT_ZERO) && r.MEMBER.isZero())                             \
-            return false;                                                   \
-          o[NAME] = r.MEMBER.toString();                                    \
-          return true;                                                      \
-        },                                                                  \
-        [](const json& v, FlowRecord& r) { return readAddr(v, r.MEMBER); }, \
-        [](const FlowRecord& r) { return r.MEMBER.toString(); }             \
+#define NC_ADDR_FIELD(NAME, DOC, MEMBER, OMIT_ZERO)                             \
+  FieldDef {                                                                    \
+    NAME, FieldType::kAddr, DOC,                                                \
+        [](const FlowRecord& r, json& o) {                                      \
+          if ((OMIT_ZERO) && r.MEMBER.isZero())                                 \
+            return false;                                                       \
+          o[NAME] = r.MEMBER.toString();                                        \
+          return true;                                                          \
+        },                                                                      \
+        [](const json& v, FlowRecord& r) { return readAddr(v, r.MEMBER); },     \
+        [](const FlowRecord& r) { return r.MEMBER.toString(); }, Column::MEMBER \
   }
 
 #define NC_MAC_FIELD(NAME, DOC, MEMBER)                                                \
@@ -66,7 +66,7 @@ bool readAddr(const json& v, IpAddr& out) {
         [](const json& v, FlowRecord& r) {                                             \
           return v.is_string() && parseMac(v.get_ref<const std::string&>(), r.MEMBER); \
         },                                                                             \
-        [](const FlowRecord& r) { return formatMac(r.MEMBER); }                        \
+        [](const FlowRecord& r) { return formatMac(r.MEMBER); }, Column::MEMBER        \
   }
 
 #define NC_TIME_FIELD(NAME, DOC, MEMBER)                                                \
@@ -79,21 +79,21 @@ bool readAddr(const json& v, IpAddr& out) {
         [](const json& v, FlowRecord& r) {                                              \
           return v.is_string() && parseTime(v.get_ref<const std::string&>(), r.MEMBER); \
         },                                                                              \
-        [](const FlowRecord& r) { return formatTime(r.MEMBER); }                        \
+        [](const FlowRecord& r) { return formatTime(r.MEMBER); }, Column::MEMBER        \
   }
 
 // ICMP type/code: present for ICMP and ICMPv6 flows (where 0 is meaningful), absent otherwise.
-#define NC_ICMP_FIELD(NAME, DOC, MEMBER)                                        \
-  FieldDef {                                                                    \
-    NAME, FieldType::kU8, DOC,                                                  \
-        [](const FlowRecord& r, json& o) {                                      \
-          if (r.proto != 1 && r.proto != 58)                                    \
-            return false;                                                       \
-          o[NAME] = r.MEMBER;                                                   \
-          return true;                                                          \
-        },                                                                      \
-        [](const json& v, FlowRecord& r) { return readUnsigned(v, r.MEMBER); }, \
-        [](const FlowRecord& r) { return fmt::format("{}", r.MEMBER); }         \
+#define NC_ICMP_FIELD(NAME, DOC, MEMBER)                                                \
+  FieldDef {                                                                            \
+    NAME, FieldType::kU8, DOC,                                                          \
+        [](const FlowRecord& r, json& o) {                                              \
+          if (r.proto != 1 && r.proto != 58)                                            \
+            return false;                                                               \
+          o[NAME] = r.MEMBER;                                                           \
+          return true;                                                                  \
+        },                                                                              \
+        [](const json& v, FlowRecord& r) { return readUnsigned(v, r.MEMBER); },         \
+        [](const FlowRecord& r) { return fmt::format("{}", r.MEMBER); }, Column::MEMBER \
   }
 
 const FieldDef kFields[] = {
@@ -139,7 +139,7 @@ const FieldDef kFields[] = {
                }
                return false;
              },
-             [](const FlowRecord& r) { return std::string(toString(r.if_kind)); }},
+             [](const FlowRecord& r) { return std::string(toString(r.if_kind)); }, Column::if_kind},
     NC_UINT_FIELD("sampling_rate", FieldType::kU32,
                   "1-in-N sampling rate that applies to packets/bytes (1 = unsampled or unknown)",
                   sampling_rate, false),
@@ -166,7 +166,8 @@ const FieldDef kFields[] = {
              [](const json& v, FlowRecord& r) { return readUnsigned(v, r.direction); },
              [](const FlowRecord& r) {
                return r.direction == 0xff ? std::string() : std::to_string(r.direction);
-             }},
+             },
+             Column::direction},
     NC_UINT_FIELD("flow_end_reason", FieldType::kU8,
                   "IPFIX flowEndReason (1 idle, 2 active, 3 end detected, 4 forced, 5 resources)",
                   flow_end_reason, true),
@@ -190,7 +191,8 @@ const FieldDef kFields[] = {
                }
                return false;
              },
-             [](const FlowRecord& r) { return std::string(toString(r.flow_proto)); }},
+             [](const FlowRecord& r) { return std::string(toString(r.flow_proto)); },
+             Column::flow_proto},
 };
 
 #undef NC_UINT_FIELD

@@ -1,7 +1,7 @@
 #pragma once
 // The field registry: one table naming every FlowRecord field that users see. It drives the JSON
 // and CSV output (`net-collector flows --format json`), the table columns, `net-collector fields`,
-// and (with later issues) filter keywords and aggregation keys. docs/fields.md is generated from it
+// filter keywords and aggregation keys (collector/query/). docs/fields.md is generated from it
 // (`net-collector fields --markdown`), so names cannot drift.
 #include <nlohmann/json_fwd.hpp>
 
@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "collector/record/columns.hpp"
 #include "collector/record/flow_record.hpp"
 
 namespace nc {
@@ -25,6 +26,9 @@ struct FieldDef {
   bool (*fromJson)(const nlohmann::json& v, FlowRecord& r);
   // Plain text for tables and CSV.
   std::string (*toText)(const FlowRecord& r);
+  // The FlowColumns column holding the field: queries filter and aggregate on it
+  // (collector/query/filter.hpp: every field name is also a filter keyword and aggregation key).
+  Column column;
 };
 
 std::span<const FieldDef> fields();

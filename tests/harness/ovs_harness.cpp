@@ -768,10 +768,7 @@ void OvsHarness::waitForPath(const std::string& path, pid_t child, const std::st
   }
 }
 
-void OvsHarness::startOvsdb() {
-  runChecked(
-      {"ovsdb-tool", "create", dir_ + "/conf.db", "/usr/share/openvswitch/vswitch.ovsschema"},
-      true);
+std::vector<std::string> OvsHarness::ovsdbArgs(std::optional<uint16_t> tcpPort) const {
   std::vector<std::string> args = {dir_ + "/conf.db",
                                    "--remote=punix:" + dbSock_,
                                    "--pidfile=" + dir_ + "/ovsdb-server.pid",
@@ -779,10 +776,41 @@ void OvsHarness::startOvsdb() {
                                    "--unixctl=" + dir_ + "/ovsdb-server.ctl",
                                    "--no-chdir",
                                    "-vconsole:off"};
-  if (options_.ovsdbTcpPort) {
-    args.push_back("--remote=ptcp:" + std::to_string(*options_.ovsdbTcpPort) + ":127.0.0.1");
+  if (tcpPort) {
+    args.push_back("--remote=ptcp:" + std::to_string(*tcpPort) + ":127.0.0.1");
   }
-  ovsdbPid_ = spawnDaemon("ovsdb-server", args);
+  return args;
+}
+
+void OvsHarness::killOvsdb() {
+  if (ovsdbPid_ <= 0) {
+    return;
+  }
+  ::kill(ovsdbPid_, SIGKILL);
+  int st = 0;
+  while (::waitpid(ovsdbPid_, &st, 0) < 0 && errno == EINTR) {
+  }
+  ovsdbPid_ = -1;
+  if (emergency_ != nullptr) {
+    emergency_->pids[1] = 0;
+  }
+}
+
+void OvsHarness::restartOvsdb() {
+  if (ovsdbPid_ > 0) {
+    throw std::runtime_error("ovs harness: restartOvsdb: ovsdb-server is still running");
+  }
+  ::unlink(dbSock_.c_str());  // left behind by the killed server
+  ovsdbPid_ = spawnDaemon("ovsdb-server", ovsdbArgs(tcpPort_));
+  emergency_->pids[1] = ovsdbPid_;
+  waitForPath(dbSock_, ovsdbPid_, "ovsdb-server", true);
+}
+
+void OvsHarness::startOvsdb() {
+  runChecked(
+      {"ovsdb-tool", "create", dir_ + "/conf.db", "/usr/share/openvswitch/vswitch.ovsschema"},
+      true);
+  ovsdbPid_ = spawnDaemon("ovsdb-server", ovsdbArgs(options_.ovsdbTcpPort));
   emergency_->pids[1] = ovsdbPid_;
   waitForPath(dbSock_, ovsdbPid_, "ovsdb-server", true);
   if (options_.ovsdbTcpPort) {

@@ -196,6 +196,13 @@ class OvsHarness {
     return runInNetns(host.netns, std::forward<F>(fn));
   }
 
+  // For reconnect tests. killOvsdb() SIGKILLs ovsdb-server (like a crash) and reaps it; the
+  // database file stays and ovs-vswitchd keeps running (and retries by itself).
+  // restartOvsdb() starts it again on the same database, Unix socket and TCP port (the one
+  // discovered at start-up when ovsdbTcpPort was 0) and returns once the socket accepts.
+  void killOvsdb();
+  void restartOvsdb();
+
   // Human-readable summary (dir, logs, namespaces, hosts) for failure messages.
   std::string describe() const;
   // Last `lines` lines of both daemon logs.
@@ -204,6 +211,7 @@ class OvsHarness {
  private:
   void bringUp();
   void startOvsdb();
+  std::vector<std::string> ovsdbArgs(std::optional<uint16_t> tcpPort) const;
   void startVswitchd();
   void addHosts();
   void readPortInfo();

@@ -118,7 +118,12 @@ TEST(OvsExport, NetflowSflowIpfixFromRealTrafficReachTheDaemon) {
   OvsHarness h;
   const OvsHost& h1 = h.host(0);
   const OvsHost& h2 = h.host(1);
-  DaemonProcess d("", {"ip", "netns", "exec", h.switchNs()});
+  // The exporter is named as Open vSwitch in the config, as an operator (or the daemon's own
+  // provisioning) does: NetFlow v5 carries no sign of OVS, and auto-detection through IPFIX/sFlow
+  // is per receive shard, so it cannot be relied on for v5's OpenFlow port numbering.
+  DaemonProcess d("", {"ip", "netns", "exec", h.switchNs()},
+                  "collector: {listen: [\"127.0.0.1:0\"], exporters: [{network: 127.0.0.1, kind: "
+                  "ovs}]}");
   std::string target = "\"127.0.0.1:" + std::to_string(d.port()) + "\"";
   h.vsctl({"--",
            "set",

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/support/support.hpp"
 
 namespace nc::test {
@@ -40,6 +42,8 @@ TEST(Programs, HelpAndVersionEverywhere) {
                                              {cliBin(), "status", "--help"},
                                              {cliBin(), "flows", "--help"},
                                              {cliBin(), "top", "--help"},
+                                             {cliBin(), "series", "--help"},
+                                             {cliBin(), "filters", "--help"},
                                              {cliBin(), "fields", "--help"},
                                              {cliBin(), "check-config", "--help"}}) {
     auto r = run(argv);
@@ -100,22 +104,143 @@ TEST(Programs, FlowsAndTopOverJsonLines) {
   r = run({cliBin(), "top", "-i", in.string(), "--by", "src_addr", "--format", "csv"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // 10.0.0.3: 300 bytes x sampling 10 = 3000 > 10.0.0.1: 1060.
-  EXPECT_EQ(r.out, "src_addr,flows,packets,bytes\n10.0.0.3,1,20,3000\n10.0.0.1,2,11,1060\n");
+  EXPECT_EQ(r.out.rfind("src_addr,flows,packets,bytes,pps,bps,bpp,first,last\n10.0.0.3,1,20,3000,"
+                        "6,8000,150,",
+                        0),
+            0u)
+      << r.out;
+  EXPECT_NE(r.out.find("\n10.0.0.1,2,11,1060,"), std::string::npos) << r.out;
 
   r = run({cliBin(), "flows", "-i", "-", "--format", "table"}, readFile(in));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("[2001:db8::1]:80"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("3 flow(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Summary: 3 flows"), std::string::npos) << r.out;
 
   r = run({cliBin(), "top", "-i", in.string(), "--by", "nonsense"});
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("unknown field 'nonsense'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown key 'nonsense'"), std::string::npos) << r.err;
 
   writeFile(dir.path() / "bad.jsonl", "{\"src_port\": \"x\"}\n");
   r = run({cliBin(), "flows", "-i", (dir.path() / "bad.jsonl").string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("bad.jsonl:1: field 'src_port' has a bad value"), std::string::npos)
       << r.err;
+}
+
+// The query language through the real binary: filters, errors with a caret, time windows,
+// aggregation, nfdump -s shorthand, series, summary.
+TEST(Programs, QueriesOverJsonLines) {
+  TempDir dir("query");
+  auto in = dir.path() / "flows.jsonl";
+  writeFile(
+      in,
+      R"({"first":"2026-11-26T10:00:01.000Z","last":"2026-11-26T10:00:02.000Z","exporter":"192.0.2.1","src_addr":"10.0.0.1","dst_addr":"10.0.0.2","src_port":1000,"dst_port":443,"proto":6,"tcp_flags":18,"packets":10,"bytes":1000,"sampling_rate":1}
+{"first":"2026-11-26T10:00:00.000Z","last":"2026-11-26T10:00:03.000Z","exporter":"192.0.2.1","src_addr":"10.0.0.3","dst_addr":"10.0.0.2","src_port":53,"dst_port":5353,"proto":17,"packets":2,"bytes":300,"sampling_rate":10,"export_proto":"ipfix"}
+{"first":"2026-11-26T10:02:05.000Z","last":"2026-11-26T10:02:05.000Z","exporter":"192.0.2.1","src_addr":"10.0.0.1","dst_addr":"2001:db8::1","src_port":1001,"dst_port":80,"proto":6,"packets":1,"bytes":60,"sampling_rate":1}
+)");
+  auto q = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {cliBin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+  // Positional words are joined like nfdump's command line.
+  auto r =
+      q({"flows", "-i", in.string(), "-f", "json", "-q", "proto", "tcp", "and", "port", "443"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_NE(r.out.find(R"("dst_port":443)"), std::string::npos) << r.out;
+
+  r = q({"flows", "-i", in.string(), "--summary", "-f", "json", "--filter", "sampling_rate > 1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["flows"], 1);
+  EXPECT_EQ(j["bytes"], 3000);  // scaled
+  r = q({"flows", "-i", in.string(), "--summary", "-f", "json", "--raw", "export_proto ipfix"});
+  EXPECT_EQ(nlohmann::json::parse(r.out)["bytes"], 300);
+
+  // Errors point at the column.
+  r = q({"flows", "-i", in.string(), "proto tcp and src port 70000"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("filter:1:24: port out of range 0..65535 (got 70000)\n"
+                       "  proto tcp and src port 70000\n"
+                       "                         ^"),
+            std::string::npos)
+      << r.err;
+
+  // Time window and order.
+  r = q({"flows", "-i", in.string(), "-f", "csv", "-q", "--since", "2026-11-26 10:00:01", "--until",
+         "2026-11-26T10:02:00Z", "-O", "bytes"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << r.out;  // header + one flow
+  r = q({"flows", "-i", in.string(), "--since", "yesterday"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("bad time 'yesterday'"), std::string::npos) << r.err;
+
+  // Aggregation -A with nfdump names, top -s shorthand, series.
+  r = q({"flows", "-i", in.string(), "-A", "srcip,proto", "-O", "bytes", "-f", "csv", "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("src_addr,proto,flows,packets,bytes,", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\n10.0.0.3,17,1,20,3000,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n10.0.0.1,6,2,11,1060,"), std::string::npos) << r.out;
+  r = q({"top", "-i", in.string(), "-s", "dstip/flows", "-f", "json", "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind(R"({"bpp":)", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(R"("dst_addr":"10.0.0.2","first")"), std::string::npos) << r.out;
+  r = q({"top", "-i", in.string(), "--by", "ip", "-o", "flows", "-f", "csv", "-q", "--raw"});
+  EXPECT_NE(r.out.find("\n10.0.0.2,2,12,1300,"), std::string::npos) << r.out;
+  r = q({"series", "-i", in.string(), "--bucket", "1m", "-f", "csv", "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "time,flows,packets,bytes,pps,bps\n"
+            "2026-11-26T10:00:00.000Z,2,30,4000,0,533\n"
+            "2026-11-26T10:01:00.000Z,0,0,0,0,0\n"
+            "2026-11-26T10:02:00.000Z,1,1,60,0,8\n");
+  r = q({"top", "-i", in.string(), "--by", "nonsense"});
+  EXPECT_NE(r.err.find("unknown key 'nonsense'"), std::string::npos) << r.err;
+
+  // Table output ends with the summary line.
+  r = q({"flows", "-i", in.string(), "-f", "table", "dst net 2001:db8::/32"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Summary: 1 flows, 1 packets, 60 B"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 rows scanned"), std::string::npos) << r.out;
+
+  // nfdump -o json input is detected.
+  writeFile(dir.path() / "nf.json",
+            "[\n{\n\t\"type\" : \"FLOW\",\n\t\"first\" : \"2026-11-26T10:00:00.000\",\n"
+            "\t\"in_packets\" : 5,\n\t\"in_bytes\" : 500,\n\t\"proto\" : 17,\n"
+            "\t\"src4_addr\" : \"10.9.9.9\",\n\t\"dst4_addr\" : \"10.8.8.8\"\n}]\n");
+  r = q({"flows", "-i", (dir.path() / "nf.json").string(), "--summary", "-f", "json", "host",
+         "10.9.9.9"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["packets"], 5);
+
+  // No store at the path: a clear error.
+  r = q({"flows", "--store", (dir.path() / "nostore").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("nostore"), std::string::npos) << r.err;
+}
+
+TEST(Programs, FiltersDocIsInStep) {
+  auto r = run({cliBin(), "filters", "--markdown"});
+  ASSERT_EQ(r.exit_code, 0);
+  std::string doc = readFile(sourceDir() / "docs" / "filters.md");
+  EXPECT_NE(doc.find(r.out), std::string::npos)
+      << "docs/filters.md is stale: regenerate its table with `net-collector filters --markdown`";
+  // Every example in the doc compiles (lines starting with "    net-collector flows").
+  std::stringstream ss(doc);
+  std::string line;
+  int examples = 0;
+  while (std::getline(ss, line)) {
+    const std::string tag = "<!-- filter: ";
+    if (line.rfind(tag, 0) == 0) {
+      std::string f = line.substr(tag.size(), line.rfind(" -->") - tag.size());
+      auto e = run({cliBin(), "flows", "--explain", "--", f});
+      EXPECT_EQ(e.exit_code, 0) << "docs/filters.md example does not compile: " << f << "\n"
+                                << e.err;
+      ++examples;
+    }
+  }
+  EXPECT_GE(examples, 10);
 }
 
 TEST(Programs, StatusWithoutDaemonIsAClearError) {

@@ -1,0 +1,117 @@
+// Flow store benchmarks (Google Benchmark; nothing here asserts a time). Flows come from
+// nc::gen::FlowSource (the generator behind `net-collector gen`), `--flows` distinct flow keys
+// reused round-robin with fresh counters and times, 100k flows/s of virtual time.
+//   BM_Write/<distinct>/<codec>   Writer::append in 30-row batches (one v5 datagram) + close:
+//                                 rows/s and bytes/flow on disk (counter "B/flow")
+//   BM_Scan/<threads>             Reader::scan of 2M stored rows, summing a column: rows/s
+// Run: build-store/bin/nc-bench-store [--benchmark_filter=...]
+// Ratio against nfcapd: bench/store_vs_nfcapd.sh.
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "collector/gen/gen.hpp"
+#include "collector/store/store.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+constexpr uint64_t kT0 = 1'800'000'000'000'000'000ull;
+
+std::vector<nc::FlowRecord> makeFlows(size_t n, uint32_t distinct) {
+  nc::gen::GenOptions o;
+  o.flows = distinct;
+  o.seed = 7;
+  nc::gen::validate(o);
+  nc::gen::FlowSource src(o);
+  std::vector<nc::FlowRecord> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    src.next(kT0 + i * 10'000, out[i]);
+    out[i].received_ns = kT0 + i * 10'000 + 1'000'000;
+    out[i].exporter = nc::IpAddr::fromV4(0x7f000001);
+    out[i].flow_proto = nc::FlowProto::kNetflowV9;
+  }
+  return out;
+}
+
+fs::path freshDir(const std::string& tag) {
+  fs::path p = fs::temp_directory_path() / ("nc-bench-store-" + tag);
+  fs::remove_all(p);
+  return p;
+}
+
+void BM_Write(benchmark::State& state) {
+  const auto distinct = static_cast<uint32_t>(state.range(0));
+  const auto codec = static_cast<nc::store::StoreOptions::Compression>(state.range(1));
+  const auto flows = makeFlows(1'000'000, distinct);
+  uint64_t rows = 0;
+  uint64_t bytes = 0;
+  for (auto _ : state) {
+    nc::store::StoreOptions o;
+    o.path = freshDir("write").string();
+    o.compression = codec;
+    o.queue_bytes = 1ull << 30;  // measure the writer, not drops
+    nc::store::Writer w(o);
+    for (size_t i = 0; i < flows.size(); i += 30) {
+      w.append(std::span(flows).subspan(i, std::min<size_t>(30, flows.size() - i)));
+    }
+    w.close();
+    auto s = w.stats();
+    rows += s.rows_written;
+    bytes = s.bytes_on_disk;
+    if (s.rows_dropped != 0) {
+      state.SkipWithError("rows dropped");
+    }
+  }
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsRate);
+  state.counters["B/flow"] = static_cast<double>(bytes) / static_cast<double>(flows.size());
+  state.SetLabel(std::string(nc::store::toString(codec)));
+  fs::remove_all(freshDir("write"));
+}
+BENCHMARK(BM_Write)
+    ->ArgsProduct({{1000, 100000, 1000000}, {0, 1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(2);
+
+void BM_Scan(benchmark::State& state) {
+  static const fs::path dir = [] {
+    fs::path p = freshDir("scan");
+    nc::store::StoreOptions o;
+    o.path = p.string();
+    o.queue_bytes = 1ull << 30;
+    nc::store::Writer w(o);
+    const auto flows = makeFlows(2'000'000, 100000);
+    for (size_t i = 0; i < flows.size(); i += 1000) {
+      w.append(std::span(flows).subspan(i, 1000));
+    }
+    return p;
+  }();
+  nc::store::Reader r(dir.string());
+  nc::store::ScanRequest req;
+  req.threads = static_cast<unsigned>(state.range(0));
+  uint64_t rows = 0;
+  std::atomic<uint64_t> sink{0};
+  for (auto _ : state) {
+    auto st = r.scan(req, [&](const nc::FlowColumns& c, unsigned) {
+      uint64_t sum = 0;
+      for (uint64_t b : c.bytes) {
+        sum += b;
+      }
+      sink += sum;
+    });
+    rows += st.rows_scanned;
+  }
+  benchmark::DoNotOptimize(sink.load());
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Scan)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

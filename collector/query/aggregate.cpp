@@ -1,0 +1,537 @@
+#include "collector/query/aggregate.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "collector/query/column_access.hpp"
+#include "collector/record/fields.hpp"
+
+namespace nc::query {
+namespace {
+
+using detail::columnWidth;
+using detail::visitColumn;
+
+struct Alias {
+  const char* name;
+  Column col;
+  Column dst_col;
+  bool either;
+  const char* out;  // output name
+};
+
+// nfdump -A / -s names that map to one column (or a pair for either-side statistics).
+constexpr Alias kAliases[] = {
+    {"srcip", Column::src_addr, Column::src_addr, false, "src_addr"},
+    {"dstip", Column::dst_addr, Column::dst_addr, false, "dst_addr"},
+    {"ip", Column::src_addr, Column::dst_addr, true, "ip"},
+    {"srcport", Column::src_port, Column::src_port, false, "src_port"},
+    {"dstport", Column::dst_port, Column::dst_port, false, "dst_port"},
+    {"port", Column::src_port, Column::dst_port, true, "port"},
+    {"srcas", Column::src_as, Column::src_as, false, "src_as"},
+    {"dstas", Column::dst_as, Column::dst_as, false, "dst_as"},
+    {"as", Column::src_as, Column::dst_as, true, "as"},
+    {"inif", Column::in_if, Column::in_if, false, "in_if"},
+    {"outif", Column::out_if, Column::out_if, false, "out_if"},
+    {"if", Column::in_if, Column::out_if, true, "if"},
+    {"srcmask", Column::src_mask, Column::src_mask, false, "src_mask"},
+    {"dstmask", Column::dst_mask, Column::dst_mask, false, "dst_mask"},
+    {"mask", Column::src_mask, Column::dst_mask, true, "mask"},
+    {"srctos", Column::tos, Column::tos, false, "tos"},
+    {"dsttos", Column::tos, Column::tos, false, "tos"},
+    {"srcvlan", Column::vlan, Column::vlan, false, "vlan"},
+    {"dstvlan", Column::vlan, Column::vlan, false, "vlan"},
+    {"next", Column::next_hop, Column::next_hop, false, "next_hop"},
+    {"nhip", Column::next_hop, Column::next_hop, false, "next_hop"},
+    {"router", Column::exporter, Column::exporter, false, "exporter"},
+    {"insrcmac", Column::src_mac, Column::src_mac, false, "src_mac"},
+    {"outsrcmac", Column::src_mac, Column::src_mac, false, "src_mac"},
+    {"srcmac", Column::src_mac, Column::src_mac, false, "src_mac"},
+    {"indstmac", Column::dst_mac, Column::dst_mac, false, "dst_mac"},
+    {"outdstmac", Column::dst_mac, Column::dst_mac, false, "dst_mac"},
+    {"dstmac", Column::dst_mac, Column::dst_mac, false, "dst_mac"},
+    {"odid", Column::observation_domain, Column::observation_domain, false, "observation_domain"},
+    {"dir", Column::direction, Column::direction, false, "direction"},
+};
+
+const FieldDef* fieldOfColumn(Column col) {
+  for (const auto& f : fields()) {
+    if (f.column == col) {
+      return &f;
+    }
+  }
+  return nullptr;
+}
+
+bool parseBits(std::string_view s, unsigned max, uint8_t& out) {
+  if (s.empty() || s.size() > 3) {
+    return false;
+  }
+  unsigned v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (v > max) {
+    return false;
+  }
+  out = static_cast<uint8_t>(v);
+  return true;
+}
+
+inline uint64_t hashKey(const uint8_t* k, size_t w) {
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ w;
+  size_t i = 0;
+  for (; i + 8 <= w; i += 8) {
+    uint64_t x;
+    std::memcpy(&x, k + i, 8);
+    h = (h ^ x) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+  }
+  if (i < w) {
+    uint64_t x = 0;
+    std::memcpy(&x, k + i, w - i);
+    h = (h ^ x) * 0x94d049bb133111ebULL;
+    h ^= h >> 29;
+  }
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+void maskAddr(uint8_t* a, unsigned bits128) {
+  for (unsigned i = 0; i < 16; ++i) {
+    unsigned keep = bits128 > i * 8 ? std::min(8u, bits128 - i * 8) : 0;
+    a[i] &= keep == 0 ? 0 : static_cast<uint8_t>(0xff << (8 - keep));
+  }
+}
+
+bool isV4Mapped(const uint8_t* a) {
+  static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::memcmp(a, kPrefix, 12) == 0;
+}
+
+}  // namespace
+
+std::optional<KeySpec> parseKeys(std::string_view text, uint64_t bucket_ns, std::string* why) {
+  KeySpec spec;
+  size_t start = 0;
+  auto bad = [&](std::string msg) -> std::optional<KeySpec> {
+    if (why != nullptr) {
+      *why = std::move(msg);
+    }
+    return std::nullopt;
+  };
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string_view item = text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    start = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+    while (!item.empty() && item.front() == ' ') {
+      item.remove_prefix(1);
+    }
+    while (!item.empty() && item.back() == ' ') {
+      item.remove_suffix(1);
+    }
+    if (item.empty()) {
+      return bad("empty key name");
+    }
+    std::string lower(item);
+    for (char& c : lower) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    KeyPart p;
+    std::string_view base = lower;
+    std::string_view suffix;
+    if (size_t slash = base.find('/'); slash != std::string_view::npos) {
+      suffix = base.substr(slash + 1);
+      base = base.substr(0, slash);
+    }
+    bool found = false;
+    if (base == "srcnet" || base == "dstnet" || base == "srcip4" || base == "dstip4" ||
+        base == "srcip6" || base == "dstip6") {
+      bool src = base[0] == 's';
+      p.col = p.dst_col = src ? Column::src_addr : Column::dst_addr;
+      p.mask_col = p.dst_mask_col = src ? Column::src_mask : Column::dst_mask;
+      p.name = src ? "src_net" : "dst_net";
+      if (base.ends_with("net") && suffix.empty()) {
+        p.kind = KeyPart::Kind::kRecordNet;
+        p.width = 17;
+      } else {
+        p.kind = KeyPart::Kind::kMaskedAddr;
+        p.width = 16;
+        std::string_view v4 = suffix.substr(0, suffix.find('/'));
+        std::string_view v6 = suffix.find('/') == std::string_view::npos
+                                  ? std::string_view()
+                                  : suffix.substr(suffix.find('/') + 1);
+        if (base.ends_with("ip6")) {
+          if (!parseBits(v4, 128, p.v6_bits)) {
+            return bad(fmt::format("'{}': expected {}/BITS with BITS 0..128", item, base));
+          }
+        } else {
+          if (!parseBits(v4, 32, p.v4_bits)) {
+            return bad(fmt::format("'{}': expected {}/BITS with BITS 0..32", item, base));
+          }
+          p.v6_bits = base.ends_with("ip4") ? 128 : 64;
+          if (!v6.empty() && !parseBits(v6, 128, p.v6_bits)) {
+            return bad(fmt::format("'{}': IPv6 prefix length must be 0..128", item));
+          }
+        }
+      }
+      found = true;
+    } else if (!suffix.empty()) {
+      return bad(fmt::format("'{}': only srcnet, dstnet, srcip4/6, dstip4/6 take /BITS", item));
+    } else if (base == "time") {
+      if (bucket_ns == 0) {
+        return bad("'time' needs a bucket length greater than 0");
+      }
+      p.kind = KeyPart::Kind::kTimeBucket;
+      p.col = p.dst_col = Column::first_ns;
+      p.bucket_ns = bucket_ns;
+      p.width = 8;
+      p.name = "time";
+      found = true;
+    } else if (const FieldDef* def = findField(base)) {
+      p.col = p.dst_col = def->column;
+      p.name = std::string(def->name);
+      p.width = static_cast<uint8_t>(columnWidth(p.col));
+      found = true;
+    } else {
+      for (const auto& a : kAliases) {
+        if (base == a.name) {
+          p.col = a.col;
+          p.dst_col = a.dst_col;
+          p.either = a.either;
+          p.name = a.out;
+          p.width = static_cast<uint8_t>(columnWidth(p.col));
+          found = true;
+          break;
+        }
+      }
+    }
+    if (!found) {
+      return bad(
+          fmt::format("unknown key '{}' (field names from `net-collector fields`, or "
+                      "nfdump's srcip, dstip, ip, srcport, dstport, port, proto, srcas, "
+                      "dstas, as, inif, outif, if, srcnet[/BITS], dstnet[/BITS], router, "
+                      "next, time, ...)",
+                      item));
+    }
+    if (p.either) {
+      spec.either = true;
+    }
+    p.offset = static_cast<uint8_t>(spec.width);
+    spec.width += p.width;
+    spec.parts.push_back(std::move(p));
+  }
+  if (spec.either && spec.parts.size() != 1) {
+    return bad("ip, port, as, if and mask (either side) must be the only key");
+  }
+  if (spec.width > 255) {
+    return bad("too many keys");
+  }
+  return spec;
+}
+
+uint64_t Counters::durationMs() const {
+  if (first_ns == UINT64_MAX || last_ns / 1000000 <= first_ns / 1000000) {
+    return 0;
+  }
+  return last_ns / 1000000 - first_ns / 1000000;
+}
+uint64_t Counters::pps() const {
+  uint64_t d = durationMs();
+  return d == 0 ? 0 : packets * 1000 / d;
+}
+uint64_t Counters::bps() const {
+  uint64_t d = durationMs();
+  return d == 0 ? 0 : bytes * 8000 / d;
+}
+uint64_t Counters::bpp() const {
+  return packets == 0 ? 0 : bytes / packets;
+}
+
+bool parseMetric(std::string_view text, Metric& out) {
+  if (text == "flows") {
+    out = Metric::kFlows;
+  } else if (text == "packets") {
+    out = Metric::kPackets;
+  } else if (text == "bytes") {
+    out = Metric::kBytes;
+  } else if (text == "pps") {
+    out = Metric::kPps;
+  } else if (text == "bps") {
+    out = Metric::kBps;
+  } else if (text == "bpp") {
+    out = Metric::kBpp;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+uint64_t metricOf(const Counters& c, Metric m) {
+  switch (m) {
+    case Metric::kFlows:
+      return c.flows;
+    case Metric::kPackets:
+      return c.packets;
+    case Metric::kBytes:
+      return c.bytes;
+    case Metric::kPps:
+      return c.pps();
+    case Metric::kBps:
+      return c.bps();
+    case Metric::kBpp:
+      return c.bpp();
+  }
+  return 0;
+}
+
+Aggregator::Aggregator(KeySpec spec, bool scaled, size_t expected_groups)
+    : spec_(std::move(spec)), scaled_(scaled) {
+  size_t cap = 64;
+  while (cap < expected_groups * 2) {
+    cap *= 2;
+  }
+  slots_.assign(cap, 0);
+  mask_ = cap - 1;
+  keys_.reserve(expected_groups * spec_.width);
+  counters_.reserve(expected_groups);
+  hashes_.reserve(expected_groups);
+}
+
+void Aggregator::grow() {
+  size_t cap = slots_.size() * 2;
+  slots_.assign(cap, 0);
+  mask_ = cap - 1;
+  for (size_t g = 0; g < hashes_.size(); ++g) {
+    size_t s = hashes_[g] & mask_;
+    while (slots_[s] != 0) {
+      s = (s + 1) & mask_;
+    }
+    slots_[s] = static_cast<uint32_t>(g + 1);
+  }
+}
+
+size_t Aggregator::findOrInsert(const uint8_t* key, uint64_t hash) {
+  const size_t w = spec_.width;
+  size_t s = hash & mask_;
+  while (true) {
+    uint32_t g = slots_[s];
+    if (g == 0) {
+      break;
+    }
+    if (hashes_[g - 1] == hash && std::memcmp(keys_.data() + (g - 1) * w, key, w) == 0) {
+      return g - 1;
+    }
+    s = (s + 1) & mask_;
+  }
+  size_t idx = counters_.size();
+  keys_.insert(keys_.end(), key, key + w);
+  hashes_.push_back(hash);
+  counters_.emplace_back();
+  slots_[s] = static_cast<uint32_t>(idx + 1);
+  if (counters_.size() * 2 > slots_.size()) {
+    grow();
+  }
+  return idx;
+}
+
+void Aggregator::addPass(const FlowColumns& c, const uint32_t* rows, size_t n, bool dst_side) {
+  const size_t w = spec_.width;
+  batch_keys_.resize(n * w);
+  uint8_t* kb = batch_keys_.data();
+  // Build the keys column by column.
+  for (const KeyPart& p : spec_.parts) {
+    Column col = dst_side ? p.dst_col : p.col;
+    switch (p.kind) {
+      case KeyPart::Kind::kColumn:
+        visitColumn(c, col, [&](const auto& vec) {
+          constexpr size_t kw = sizeof(vec[0]);
+          for (size_t i = 0; i < n; ++i) {
+            std::memcpy(kb + i * w + p.offset, &vec[rows[i]], kw);
+          }
+        });
+        break;
+      case KeyPart::Kind::kMaskedAddr:
+      case KeyPart::Kind::kRecordNet: {
+        const auto& addrs = col == Column::src_addr   ? c.src_addr
+                            : col == Column::dst_addr ? c.dst_addr
+                                                      : c.next_hop;
+        const auto& masks =
+            (dst_side ? p.dst_mask_col : p.mask_col) == Column::src_mask ? c.src_mask : c.dst_mask;
+        for (size_t i = 0; i < n; ++i) {
+          uint8_t* k = kb + i * w + p.offset;
+          std::memcpy(k, addrs[rows[i]].bytes.data(), 16);
+          bool v4 = isV4Mapped(k);
+          unsigned bits = 0;
+          if (p.kind == KeyPart::Kind::kMaskedAddr) {
+            bits = v4 ? 96u + p.v4_bits : p.v6_bits;
+          } else {
+            unsigned m = masks[rows[i]];
+            bits = v4 ? 96u + std::min(m, 32u) : std::min(m, 128u);
+            k[16] = static_cast<uint8_t>(m);
+          }
+          maskAddr(k, bits);
+        }
+        break;
+      }
+      case KeyPart::Kind::kTimeBucket: {
+        const uint64_t b = p.bucket_ns;
+        for (size_t i = 0; i < n; ++i) {
+          uint64_t t = c.first_ns[rows[i]] / b * b;
+          std::memcpy(kb + i * w + p.offset, &t, 8);
+        }
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* k = kb + i * w;
+    size_t g = findOrInsert(k, hashKey(k, w));
+    Counters& a = counters_[g];
+    size_t r = rows[i];
+    a.flows += 1;
+    a.packets += rowPackets(c, r, scaled_);
+    a.bytes += rowBytes(c, r, scaled_);
+    a.first_ns = std::min(a.first_ns, c.first_ns[r]);
+    a.last_ns = std::max(a.last_ns, c.last_ns[r]);
+  }
+}
+
+void Aggregator::add(const FlowColumns& c, const uint32_t* rows, size_t n) {
+  addPass(c, rows, n, false);
+  if (spec_.either) {
+    addPass(c, rows, n, true);
+  }
+}
+
+void Aggregator::merge(const Aggregator& o) {
+  const size_t w = spec_.width;
+  while ((counters_.size() + o.size()) * 2 > slots_.size()) {
+    grow();
+  }
+  for (size_t g = 0; g < o.size(); ++g) {
+    size_t mine = findOrInsert(o.keys_.data() + g * w, o.hashes_[g]);
+    counters_[mine].add(o.counters_[g]);
+  }
+}
+
+std::vector<size_t> Aggregator::top(Metric m, size_t limit) const {
+  std::vector<size_t> idx(size());
+  std::iota(idx.begin(), idx.end(), 0);
+  const size_t w = spec_.width;
+  auto less = [&](size_t a, size_t b) {
+    uint64_t ma = metricOf(counters_[a], m);
+    uint64_t mb = metricOf(counters_[b], m);
+    if (ma != mb) {
+      return ma > mb;
+    }
+    return std::memcmp(key(a), key(b), w) < 0;
+  };
+  if (limit != 0 && limit < idx.size()) {
+    std::partial_sort(idx.begin(), idx.begin() + static_cast<ptrdiff_t>(limit), idx.end(), less);
+    idx.resize(limit);
+  } else {
+    std::sort(idx.begin(), idx.end(), less);
+  }
+  return idx;
+}
+
+std::vector<size_t> Aggregator::byKey() const {
+  std::vector<size_t> idx(size());
+  std::iota(idx.begin(), idx.end(), 0);
+  const size_t w = spec_.width;
+  // Keys hold integers in host (little-endian) order: compare part by part as numbers.
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+    for (const KeyPart& p : spec_.parts) {
+      const uint8_t* ka = key(a) + p.offset;
+      const uint8_t* kb = key(b) + p.offset;
+      if (p.kind == KeyPart::Kind::kTimeBucket || (p.width <= 8 && p.width != 0)) {
+        uint64_t va = 0;
+        uint64_t vb = 0;
+        std::memcpy(&va, ka, std::min<size_t>(p.width, 8));
+        std::memcpy(&vb, kb, std::min<size_t>(p.width, 8));
+        if (va != vb) {
+          return va < vb;
+        }
+      } else if (int c = std::memcmp(ka, kb, p.width); c != 0) {
+        return c < 0;
+      }
+    }
+    (void)w;
+    return false;
+  });
+  return idx;
+}
+
+std::vector<std::string> Aggregator::keyNames() const {
+  std::vector<std::string> out;
+  for (const auto& p : spec_.parts) {
+    out.push_back(p.name);
+  }
+  return out;
+}
+
+std::vector<std::string> Aggregator::keyText(const uint8_t* key) const {
+  std::vector<std::string> out;
+  for (const auto& p : spec_.parts) {
+    const uint8_t* k = key + p.offset;
+    switch (p.kind) {
+      case KeyPart::Kind::kTimeBucket: {
+        uint64_t t;
+        std::memcpy(&t, k, 8);
+        out.push_back(formatTime(t));
+        break;
+      }
+      case KeyPart::Kind::kMaskedAddr:
+      case KeyPart::Kind::kRecordNet: {
+        IpAddr a = IpAddr::fromV6(k);
+        unsigned bits = p.kind == KeyPart::Kind::kRecordNet ? k[16]
+                        : a.isV4()                          ? p.v4_bits
+                                                            : p.v6_bits;
+        out.push_back(fmt::format("{}/{}", a.toString(), bits));
+        break;
+      }
+      case KeyPart::Kind::kColumn: {
+        FlowRecord r;
+        r.proto = 1;  // ICMP fields print for any key
+        detail::setColumnBytes(r, p.col, k);
+        const FieldDef* def = fieldOfColumn(p.col);
+        out.push_back(def != nullptr ? def->toText(r)
+                                     : std::to_string(detail::columnValue(r, p.col)));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+void Aggregator::keyJson(const uint8_t* key, nlohmann::json& out) const {
+  std::vector<std::string> text = keyText(key);
+  for (size_t i = 0; i < spec_.parts.size(); ++i) {
+    const KeyPart& p = spec_.parts[i];
+    bool number = false;
+    if (p.kind == KeyPart::Kind::kColumn && detail::columnIsIntegral(p.col)) {
+      const FieldDef* def = fieldOfColumn(p.col);
+      number = def == nullptr || (def->type != FieldType::kText && def->type != FieldType::kMac &&
+                                  def->type != FieldType::kTime);
+    }
+    if (number) {
+      FlowRecord r;
+      detail::setColumnBytes(r, p.col, key + p.offset);
+      out[p.name] = detail::columnValue(r, p.col);
+    } else {
+      out[p.name] = text[i];
+    }
+  }
+}
+
+}  // namespace nc::query

@@ -1,0 +1,137 @@
+#pragma once
+// Aggregation: group selected flows by a key made of columns (nfdump -A / -s) and sum flows,
+// packets and bytes per group in an open-addressing hash table over fixed-width byte keys.
+//
+// Keys are named by the field registry (src_addr, dst_port, ...) or by nfdump's names (srcip,
+// dstport, srcnet/24, inif, router, ...); "ip", "port", "as", "if", "mask" count each flow once for
+// its source and once for its destination side, like nfdump -s ip; "time" is the start of the
+// --bucket the flow's first packet falls in.
+//
+// Counters are summed scaled by sampling_rate (FlowRecord::scaledPackets/Bytes) unless the
+// aggregator is built with scaled = false (nfdump's behaviour: raw).
+//
+// One Aggregator per worker thread; merge() them at the end.
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "collector/record/columns.hpp"
+
+namespace nc::query {
+
+struct KeyPart {
+  enum class Kind : uint8_t {
+    kColumn,      // the column's value
+    kMaskedAddr,  // address with a fixed prefix length applied (srcnet/24, srcip4/16)
+    kRecordNet,   // address with the record's own src_mask/dst_mask applied (nfdump srcnet)
+    kTimeBucket,  // first_ns rounded down to bucket_ns
+  };
+  Kind kind = Kind::kColumn;
+  Column col = Column::src_addr;      // source side (or the only side)
+  Column dst_col = Column::dst_addr;  // destination side when `either`
+  Column mask_col = Column::src_mask;
+  Column dst_mask_col = Column::dst_mask;
+  bool either = false;  // counted for both sides (-s ip, port, as, if, mask)
+  uint8_t v4_bits = 32;
+  uint8_t v6_bits = 128;
+  uint64_t bucket_ns = 60'000'000'000ULL;
+  std::string name;  // output column name
+  uint8_t width = 0;
+  uint8_t offset = 0;
+};
+
+struct KeySpec {
+  std::vector<KeyPart> parts;
+  size_t width = 0;
+  bool either = false;
+};
+
+// Parses a comma-separated key list: registry names, nfdump -A/-s names (srcip, dstip, ip, srcport,
+// dstport, port, proto, srcas, dstas, as, inif, outif, if, srcnet[/bits[/v6bits]], dstnet[...],
+// srcip4/bits, srcip6/bits, dstip4/bits, dstip6/bits, srcmask, dstmask, mask, tos, srcvlan,
+// dstvlan, vlan, next, nhip, router, insrcmac, outdstmac, indstmac, outsrcmac, odid, dir,
+// engine) and "time" (bucketed by bucket_ns). On error returns nullopt and sets `why`.
+std::optional<KeySpec> parseKeys(std::string_view text, uint64_t bucket_ns, std::string* why);
+
+struct Counters {
+  uint64_t flows = 0;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t first_ns = UINT64_MAX;
+  uint64_t last_ns = 0;
+
+  void add(const Counters& o) {
+    flows += o.flows;
+    packets += o.packets;
+    bytes += o.bytes;
+    first_ns = o.first_ns < first_ns ? o.first_ns : first_ns;
+    last_ns = o.last_ns > last_ns ? o.last_ns : last_ns;
+  }
+  // Over the span last - first (0 when the span is 0), like nfdump's statistics.
+  uint64_t durationMs() const;
+  uint64_t pps() const;
+  uint64_t bps() const;
+  uint64_t bpp() const;
+};
+
+enum class Metric : uint8_t { kFlows, kPackets, kBytes, kPps, kBps, kBpp };
+bool parseMetric(std::string_view text, Metric& out);
+uint64_t metricOf(const Counters& c, Metric m);
+
+// Packets and bytes of row i, scaled by its sampling rate unless `scaled` is false.
+inline uint64_t rowPackets(const FlowColumns& c, size_t i, bool scaled) {
+  if (!scaled || (c.flags[i] & FlowRecord::kFlagScaledByExporter)) {
+    return c.packets[i];
+  }
+  return c.packets[i] * c.sampling_rate[i];
+}
+inline uint64_t rowBytes(const FlowColumns& c, size_t i, bool scaled) {
+  if (!scaled || (c.flags[i] & FlowRecord::kFlagScaledByExporter)) {
+    return c.bytes[i];
+  }
+  return c.bytes[i] * c.sampling_rate[i];
+}
+
+class Aggregator {
+ public:
+  Aggregator(KeySpec spec, bool scaled, size_t expected_groups = 1024);
+
+  // Adds rows[0..n) of `c`.
+  void add(const FlowColumns& c, const uint32_t* rows, size_t n);
+  // Adds every group of `o` (same spec).
+  void merge(const Aggregator& o);
+
+  size_t size() const { return counters_.size(); }
+  const KeySpec& spec() const { return spec_; }
+  const uint8_t* key(size_t group) const { return keys_.data() + group * spec_.width; }
+  const Counters& counters(size_t group) const { return counters_[group]; }
+
+  // Group indices ordered by `m` descending (ties: key bytes ascending), at most `limit` (0 = all).
+  std::vector<size_t> top(Metric m, size_t limit) const;
+  // Group indices ordered by key bytes (for time series: time ascending).
+  std::vector<size_t> byKey() const;
+
+  // Output of a key: column names, text cells, JSON members.
+  std::vector<std::string> keyNames() const;
+  std::vector<std::string> keyText(const uint8_t* key) const;
+  void keyJson(const uint8_t* key, nlohmann::json& out) const;
+
+ private:
+  size_t findOrInsert(const uint8_t* key, uint64_t hash);
+  void grow();
+  void addPass(const FlowColumns& c, const uint32_t* rows, size_t n, bool dst_side);
+
+  KeySpec spec_;
+  bool scaled_;
+  std::vector<uint8_t> keys_;
+  std::vector<uint64_t> hashes_;
+  std::vector<Counters> counters_;
+  std::vector<uint32_t> slots_;  // group index + 1; 0 = empty
+  size_t mask_ = 0;
+  std::vector<uint8_t> batch_keys_;
+};
+
+}  // namespace nc::query

@@ -1,0 +1,130 @@
+#pragma once
+// Flow filters: nfdump's filter language (man nfdump, FILTER), extended with every field name of
+// the registry (collector/record/fields.hpp), compiled once into a flat postfix program and
+// evaluated column by column over FlowColumns.
+//
+//   text --lexer--> tokens --recursive descent--> postfix program: [leaf, leaf, AND, leaf, OR, NOT]
+//
+// A leaf is one test on one column (compare, mask, set membership, address prefix) or on a value
+// derived from a few columns (duration, pps, bps, bpp). Evaluation runs each leaf as a tight loop
+// over a column slice into a byte mask, and combines masks with AND/OR/NOT: no per-row virtual
+// call, no string work. mayMatch() runs the same program over a block's min/max summary in
+// three-valued logic so the store can skip blocks that cannot match.
+//
+// Counters: like nfdump, `packets`, `bytes`, `pps`, `bps` and `bpp` test the counters as exported
+// (unscaled by sampling_rate). Aggregations rank by scaled counters unless asked for raw ones
+// (collector/query/aggregate.hpp).
+//
+// This module stops at selection: it knows nothing of inputs (store, JSON) or output.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "collector/record/columns.hpp"
+#include "collector/record/flow_record.hpp"
+
+namespace nc::query {
+
+// A compile error: a message and the 0-based byte offset in the filter text it points at.
+struct FilterError {
+  size_t offset = 0;
+  std::string message;
+  // "filter:1:13: port out of range 0..65535 (got 70000)\n  src port 70000\n              ^"
+  std::string render(std::string_view filter) const;
+};
+
+enum class Cmp : uint8_t { kEq, kLt, kGt, kLe, kGe };
+
+// One test of the program. Which members matter depends on `op`.
+struct Leaf {
+  enum class Op : uint8_t {
+    kTrue,
+    kFalse,
+    kCmp,         // column <cmp> value
+    kMaskAll,     // (column & mask) == mask            (tcp flags)
+    kMaskAny,     // (column & mask) != 0               (tcp flags under an odd number of NOTs)
+    kInSet,       // column in sets[index]              (port/as lists, sorted)
+    kPrefix,      // address column in net/bits
+    kPrefixList,  // address column in any of prefix_lists[index]
+    kDuration,    // (last - first) in ms <cmp> value
+    kPps,         // 1000 * packets / duration_ms <cmp> value (0 when duration is 0)
+    kBps,         // 8000 * bytes / duration_ms <cmp> value
+    kBpp,         // bytes / packets <cmp> value
+    kDstPort,     // dst port, for ICMP/ICMPv6 flows type * 256 + code (nfdump) <cmp> value
+    kDstPortSet,  // the same in sets[index]
+  };
+  Op op = Op::kTrue;
+  Column col = Column::first_ns;
+  Cmp cmp = Cmp::kEq;
+  uint64_t value = 0;
+  uint64_t mask = 0;
+  uint32_t index = 0;
+  IpAddr net;        // kPrefix: network, already masked
+  uint8_t bits = 0;  // kPrefix: prefix length in the 128-bit (v4-mapped) form
+};
+
+struct Instr {
+  enum class Kind : uint8_t { kLeaf, kAnd, kOr, kNot };
+  Kind kind = Kind::kLeaf;
+  uint32_t leaf = 0;
+};
+
+struct Prefix {
+  IpAddr net;
+  uint8_t bits = 128;
+};
+
+class Filter {
+ public:
+  // Matches everything.
+  Filter();
+
+  // Compiles `text`; empty or blank text matches everything. On error returns nullopt and fills
+  // `err` (when not null).
+  static std::optional<Filter> compile(std::string_view text, FilterError* err = nullptr);
+
+  // ANDs `since_ns <= first_ns < until_ns` onto the program.
+  void restrictTime(uint64_t since_ns, uint64_t until_ns);
+
+  // Appends to `rows` the indices in [begin, end) of rows of `c` that match.
+  void select(const FlowColumns& c, size_t begin, size_t end, std::vector<uint32_t>& rows) const;
+  // One record (tests and small inputs; builds a one-row batch).
+  bool matches(const FlowRecord& r) const;
+  // False only when the summary proves that no row of the block can match.
+  bool mayMatch(const BlockSummary& b) const;
+  // True when the program is the constant "any".
+  bool matchesAll() const;
+
+  // The program, one instruction per line (like nfdump -X).
+  std::string dump() const;
+  const std::string& text() const { return text_; }
+
+ private:
+  friend class Compiler;
+  void computeDepth();
+  std::string text_;
+  std::vector<Leaf> leaves_;
+  std::vector<Instr> program_;
+  std::vector<std::vector<uint64_t>> sets_;
+  std::vector<std::vector<Prefix>> prefix_lists_;
+  size_t max_depth_ = 1;
+};
+
+// The filter keywords, one line each: syntax and meaning. Generated from the nfdump keyword table
+// and the field registry; shown by `net-collector flows --help` and in docs/filters.md.
+struct FilterKeywordDoc {
+  std::string syntax;
+  std::string meaning;
+};
+std::vector<FilterKeywordDoc> filterKeywords();
+// Markdown table of filterKeywords() (docs/filters.md contains it; a test keeps it in step).
+std::string filterKeywordsMarkdown();
+
+// IP protocol number for a name ("tcp" -> 6), or -1.
+int protoNumber(std::string_view name);
+// "tcp", "udp", ... or the number.
+std::string protoName(uint8_t proto);
+
+}  // namespace nc::query

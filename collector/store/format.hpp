@@ -1,0 +1,192 @@
+#pragma once
+// Segment file format, version 1 (internal to nc_store; tests include it to corrupt files).
+//
+// All integers are fixed-width little-endian. A segment holds the flows a Writer received during
+// one rotation interval. Names sort chronologically:
+//   flows-YYYYMMDDTHHMMSS.mmmZ.ncseg        complete (footer present, immutable)
+//   flows-YYYYMMDDTHHMMSS.mmmZ.ncseg.open   being written, or left by a crash
+//
+//   +--------------------+ 0
+//   | file header (64 B) |   magic "NCFLOWS\0", version, compression, created, partition
+//   +--------------------+ 64
+//   | frame: flow block  |   type 1   (repeated; appended and fdatasync'd every flush)
+//   | frame: flow block  |
+//   | ...                |
+//   +--------------------+ footer_offset        (complete segments only from here on)
+//   | frame: footer      |   type 2: time range, rows, block index with BlockSummary per block
+//   +--------------------+
+//   | trailer (24 B)     |   footer offset + length, crc, magic "NCSEGEND"
+//   +--------------------+ EOF
+//
+// File header (64 bytes)
+//   0  u8[8] magic "NCFLOWS\0"       16  u64 created_ns (wall clock)
+//   8  u16   format version (1)      24  u64 partition_ns (start of the rotation interval)
+//  10  u16   header length (64)      32  u64 rotate_ms
+//  12  u8    compression 0/1/2       40  u32 block_rows
+//  13  u8    reserved                44  u8[16] reserved (0)
+//  14  u16   column count            60  u32 crc32c of bytes 0..59
+//
+// Frame (every block, and the footer)
+//   0  u32 magic "NCBK"   4  u16 type   6  u16 version   8  u32 frame length (all, crc included)
+//  12  u32 reserved       16  body ...                   end-4: u32 crc32c of bytes [0, end-4)
+// Readers skip frames of unknown type or version (ScanStats.unknown_blocks), never fail on them.
+//
+// Flow block body (type 1, version 1): a FlowColumns batch, rows sorted by first_ns
+//   0  u32 rows    4  u16 column count n    6  u8 flags (1 = sorted by first_ns)   7 u8 reserved
+//   8  u64 min first_ns    16  u64 max first_ns
+//  24  n x column entry (12 B): u8 column id (nc::Column), u8 codec (0 none, 1 zstd, 2 lz4),
+//      u8 transform bits, u8 value width, u32 encoded length, u32 raw length (= rows x width)
+//  24+12n  the n encoded columns back to back
+// Transforms, applied before compression and undone after: 0x02 delta (first_ns: v[i]-v[i-1],
+// zigzag), 0x04 minus first_ns (last_ns, received_ns: v[i]-first_ns[i], zigzag), then 0x01 byte
+// shuffle (all byte 0s, then all byte 1s, ...; every column wider than one byte, addresses
+// included). A column a block lacks reads as the FlowRecord default; unknown column ids are
+// ignored, so columns can be added without a version bump.
+//
+// Footer body (type 2, version 1)
+//   0  u64 min first_ns   8  u64 max first_ns   16 u64 rows   24 u32 block count
+//  28  u16 column count c   30 u16 entry length L
+//  32  block count x entry (L bytes): u64 frame offset, u32 frame length, u32 rows, then per
+//      column in id order: integers u64 min + u64 max, addresses 16 B min + 16 B max
+//      (BlockSummary). Columns past c read as "any value" so pruning never drops rows.
+//
+// Trailer (last 24 bytes): u64 footer offset, u32 footer frame length, u32 crc32c of those 12
+// bytes, u8[8] "NCSEGEND".
+//
+// Crash-recovery rule for `.open` segments: read the header, then frames one after another from
+// offset 64; a frame is good when its magic, length (within the file) and crc32c check out. Stop
+// at the first bad or truncated frame: everything before it is valid, everything from it on is
+// discarded (the Writer cuts it off when it seals the file after a restart).
+#include <bit>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "collector/record/columns.hpp"
+#include "collector/store/store.hpp"
+
+struct ZSTD_CCtx_s;
+struct ZSTD_DCtx_s;
+
+namespace nc::store::format {
+
+static_assert(std::endian::native == std::endian::little, "the store writes host order = LE");
+
+inline constexpr char kFileMagic[8] = {'N', 'C', 'F', 'L', 'O', 'W', 'S', '\0'};
+inline constexpr char kTrailerMagic[8] = {'N', 'C', 'S', 'E', 'G', 'E', 'N', 'D'};
+inline constexpr uint32_t kFrameMagic = 0x4B42434E;  // "NCBK"
+inline constexpr uint16_t kFormatVersion = 1;
+inline constexpr size_t kHeaderSize = 64;
+inline constexpr size_t kFrameHeaderSize = 16;
+inline constexpr size_t kFrameOverhead = kFrameHeaderSize + 4;
+inline constexpr size_t kTrailerSize = 24;
+inline constexpr uint16_t kTypeFlowBlock = 1;
+inline constexpr uint16_t kTypeFooter = 2;
+inline constexpr uint16_t kFlowBlockVersion = 1;
+inline constexpr uint16_t kFooterVersion = 1;
+inline constexpr uint32_t kMaxFrameSize = 1u << 30;
+inline constexpr uint32_t kMaxBlockRows = 1u << 22;
+
+inline constexpr const char* kSegmentSuffix = ".ncseg";
+inline constexpr const char* kOpenSuffix = ".ncseg.open";
+
+enum Codec : uint8_t { kCodecNone = 0, kCodecZstd = 1, kCodecLz4 = 2 };
+enum Transform : uint8_t { kShuffle = 0x01, kDelta = 0x02, kMinusFirst = 0x04 };
+
+uint32_t crc32c(const void* data, size_t len, uint32_t crc = 0);
+
+// Bytes of one row across all columns (raw, uncompressed).
+size_t rowBytes();
+
+struct FileHeader {
+  uint16_t version = kFormatVersion;
+  uint8_t compression = kCodecZstd;
+  uint16_t column_count = 0;
+  uint64_t created_ns = 0;
+  uint64_t partition_ns = 0;
+  uint64_t rotate_ms = 0;
+  uint32_t block_rows = 0;
+};
+std::vector<uint8_t> encodeHeader(const FileHeader& h);
+bool decodeHeader(std::span<const uint8_t> bytes, FileHeader& h, std::string* why);
+
+struct FrameHeader {
+  uint16_t type = 0;
+  uint16_t version = 0;
+  uint32_t length = 0;
+};
+// Checks the magic and a plausible length (>= overhead, <= kMaxFrameSize).
+bool decodeFrameHeader(std::span<const uint8_t> bytes, FrameHeader& h, std::string* why);
+// Checks the crc32c of a whole frame.
+bool verifyFrame(std::span<const uint8_t> frame);
+
+// What a flow block's body says about itself without decompressing.
+struct FlowBlockInfo {
+  uint32_t rows = 0;
+  uint64_t min_first_ns = 0;
+  uint64_t max_first_ns = 0;
+};
+bool peekFlowBlock(std::span<const uint8_t> frame, FlowBlockInfo& info, std::string* why);
+
+// Sorts every column of `c` by first_ns (stable).
+void sortByFirstNs(FlowColumns& c);
+
+// Encodes FlowColumns (already sorted) into one flow-block frame. Not thread-safe; one per thread.
+class BlockEncoder {
+ public:
+  BlockEncoder(StoreOptions::Compression compression, int zstd_level);
+  ~BlockEncoder();
+  BlockEncoder(const BlockEncoder&) = delete;
+  BlockEncoder& operator=(const BlockEncoder&) = delete;
+  void encode(const FlowColumns& c, std::vector<uint8_t>& frame);
+
+ private:
+  uint8_t codec_;
+  int level_;
+  ZSTD_CCtx_s* zctx_ = nullptr;
+  std::vector<uint8_t> raw_;
+  std::vector<uint8_t> tmp_;
+  std::vector<uint8_t> packed_;
+};
+
+// Decodes a flow-block frame (crc already verified) into `out`. Not thread-safe; one per thread.
+class BlockDecoder {
+ public:
+  BlockDecoder();
+  ~BlockDecoder();
+  BlockDecoder(const BlockDecoder&) = delete;
+  BlockDecoder& operator=(const BlockDecoder&) = delete;
+  bool decode(std::span<const uint8_t> frame, FlowColumns& out, std::string* why);
+
+ private:
+  ZSTD_DCtx_s* dctx_ = nullptr;
+  std::vector<uint8_t> raw_;
+  std::vector<uint8_t> tmp_;
+};
+
+struct IndexEntry {
+  uint64_t offset = 0;
+  uint32_t length = 0;
+  BlockSummary summary;
+};
+struct Footer {
+  uint64_t min_first_ns = 0;
+  uint64_t max_first_ns = 0;
+  uint64_t rows = 0;
+  std::vector<IndexEntry> blocks;
+};
+// Footer frame followed by the trailer, for a footer frame that starts at `offset`.
+std::vector<uint8_t> encodeFooterAndTrailer(const Footer& f, uint64_t offset);
+struct Trailer {
+  uint64_t footer_offset = 0;
+  uint32_t footer_length = 0;
+};
+bool decodeTrailer(std::span<const uint8_t> bytes, Trailer& t, std::string* why);
+// `frame` is the whole footer frame (crc verified by this function).
+bool decodeFooter(std::span<const uint8_t> frame, Footer& f, std::string* why);
+
+// "flows-20261126T153712.345Z" for a UNIX ms time.
+std::string segmentStem(uint64_t unix_ms);
+
+}  // namespace nc::store::format

@@ -1,0 +1,704 @@
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "collector/store/format.hpp"
+#include "collector/store/segment_io.hpp"
+#include "collector/store/store.hpp"
+#include "common/log.hpp"
+
+namespace nc::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kStripes = 4;
+constexpr auto kErrorLogInterval = std::chrono::seconds(10);
+
+uint64_t wallNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Appends rows [from, to) of `src` to `dst`.
+void appendRange(FlowColumns& dst, const FlowColumns& src, size_t from, size_t to) {
+#define NC_APPEND_RANGE(type, name)                                                     \
+  dst.name.insert(dst.name.end(), src.name.begin() + static_cast<std::ptrdiff_t>(from), \
+                  src.name.begin() + static_cast<std::ptrdiff_t>(to));
+  NC_FLOW_COLUMNS(NC_APPEND_RANGE)
+#undef NC_APPEND_RANGE
+}
+
+unsigned stripeOfThisThread() {
+  static std::atomic<unsigned> next{0};
+  static thread_local const unsigned mine = next++;
+  return mine % kStripes;
+}
+
+struct SealedInfo {
+  uint64_t size = 0;
+  uint64_t min_first_ns = 0;
+  uint64_t max_first_ns = 0;
+  uint64_t rows = 0;
+};
+
+}  // namespace
+
+bool parseCompression(std::string_view text, StoreOptions::Compression& out) {
+  if (text == "zstd") {
+    out = StoreOptions::Compression::kZstd;
+  } else if (text == "lz4") {
+    out = StoreOptions::Compression::kLz4;
+  } else if (text == "none") {
+    out = StoreOptions::Compression::kNone;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string_view toString(StoreOptions::Compression c) {
+  switch (c) {
+    case StoreOptions::Compression::kZstd:
+      return "zstd";
+    case StoreOptions::Compression::kLz4:
+      return "lz4";
+    case StoreOptions::Compression::kNone:
+      return "none";
+  }
+  return "?";
+}
+
+RetentionResult enforceRetention(const std::string& path, uint64_t max_age_ms, uint64_t max_size,
+                                 uint64_t now_ns) {
+  RetentionResult r;
+  auto files = io::listSegmentFiles(path);
+  uint64_t total = 0;
+  for (const auto& f : files) {
+    total += f.size;
+  }
+  const uint64_t age_ns = max_age_ms * 1000000ull;
+  const uint64_t cutoff = now_ns > age_ns ? now_ns - age_ns : 0;
+  for (const auto& f : files) {
+    if (!f.complete) {
+      continue;
+    }
+    if (f.mtime_ns >= cutoff && total <= max_size) {
+      continue;
+    }
+    if (::unlink(f.path.c_str()) == 0 || errno == ENOENT) {
+      total -= f.size;
+      r.bytes_freed += f.size;
+      r.deleted.push_back(f.path);
+    }
+  }
+  if (!r.deleted.empty()) {
+    io::syncDir(path);
+  }
+  r.bytes_left = total;
+  return r;
+}
+
+struct Writer::Impl {
+  explicit Impl(StoreOptions o) : opts(std::move(o)), enc(opts.compression, opts.zstd_level) {}
+
+  // ---- shared state ----
+  StoreOptions opts;
+  struct alignas(64) Stripe {
+    std::mutex mu;
+    FlowColumns cols;
+  };
+  std::array<Stripe, kStripes> stripes;
+
+  mutable std::mutex qmu;
+  std::condition_variable qcv;
+  std::condition_variable done_cv;
+  std::deque<FlowColumns> queue;  // guarded by qmu
+  uint64_t queue_bytes = 0;       // guarded by qmu
+  uint64_t flush_req = 0;         // guarded by qmu
+  uint64_t flush_done = 0;        // guarded by qmu
+  bool retention_req = false;     // guarded by qmu
+  bool stopping = false;          // guarded by qmu
+  bool running = false;           // guarded by qmu
+  std::atomic<bool> closed{false};
+  std::atomic<uint64_t> dropped{0};
+  std::thread thread;
+  int lock_fd = -1;
+
+  mutable std::mutex smu;
+  WriterStats published;  // guarded by smu
+
+  // ---- writer thread state ----
+  format::BlockEncoder enc;
+  std::vector<uint8_t> frame;
+  int fd = -1;
+  std::string open_path;
+  std::string final_path;
+  uint64_t offset = 0;
+  uint64_t partition_end_ms = 0;
+  bool dirty = false;
+  bool orphans = false;     // `.open` files left by a failed seal, retried with retention
+  bool sealed_one = false;  // a segment was sealed: run retention
+  format::Footer footer;
+  std::map<std::string, SealedInfo> sealed;
+  uint64_t rows_written = 0;
+  uint64_t blocks_written = 0;
+  uint64_t write_errors = 0;
+  uint64_t deleted = 0;
+  uint64_t recovered = 0;
+  std::string last_error;
+  bool error_now = false;
+  std::chrono::steady_clock::time_point last_error_log{};
+  uint64_t errors_unlogged = 0;
+
+  void enqueue(FlowColumns&& block) {
+    const uint64_t bytes = block.size() * format::rowBytes();
+    {
+      std::lock_guard lk(qmu);
+      if (running && queue_bytes + bytes <= opts.queue_bytes) {
+        queue_bytes += bytes;
+        queue.push_back(std::move(block));
+        qcv.notify_one();
+        return;
+      }
+    }
+    dropped += block.size();
+  }
+
+  void fail(const std::string& what, int err) {
+    ++write_errors;
+    error_now = true;
+    last_error = fmt::format("{}: {}", what, std::strerror(err));
+    auto now = std::chrono::steady_clock::now();
+    if (last_error_log == std::chrono::steady_clock::time_point{} ||
+        now - last_error_log >= kErrorLogInterval) {
+      log::error("store",
+                 "{} (rows are dropped until writes succeed; {} similar error(s) not "
+                 "logged since the last report)",
+                 last_error, errors_unlogged);
+      last_error_log = now;
+      errors_unlogged = 0;
+    } else {
+      ++errors_unlogged;
+    }
+  }
+
+  void succeeded() {
+    if (error_now) {
+      error_now = false;
+      log::info("store", "writing to {} again", opts.path);
+    }
+  }
+
+  bool openSegment() {
+    const uint64_t now_ns = wallNs();
+    uint64_t ms = now_ns / 1000000;
+    std::string stem;
+    std::error_code ec;
+    for (;; ++ms) {
+      stem = (fs::path(opts.path) / format::segmentStem(ms)).string();
+      if (!fs::exists(stem + format::kSegmentSuffix, ec) &&
+          !fs::exists(stem + format::kOpenSuffix, ec)) {
+        break;
+      }
+    }
+    open_path = stem + format::kOpenSuffix;
+    final_path = stem + format::kSegmentSuffix;
+    const uint64_t rotate = std::max<uint64_t>(1, opts.rotate_ms);
+    const uint64_t partition_ms = now_ns / 1000000 / rotate * rotate;
+    partition_end_ms = partition_ms + rotate;
+    format::FileHeader h;
+    h.compression = opts.compression == StoreOptions::Compression::kZstd  ? format::kCodecZstd
+                    : opts.compression == StoreOptions::Compression::kLz4 ? format::kCodecLz4
+                                                                          : format::kCodecNone;
+    h.column_count = static_cast<uint16_t>(kColumnCount);
+    h.created_ns = now_ns;
+    h.partition_ns = partition_ms * 1000000;
+    h.rotate_ms = opts.rotate_ms;
+    h.block_rows = opts.block_rows;
+    auto bytes = format::encodeHeader(h);
+    fd = ::open(open_path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      fail("create " + open_path, errno);
+      return false;
+    }
+    if (!io::pwriteAll(fd, bytes.data(), bytes.size(), 0) || ::fdatasync(fd) != 0 ||
+        !io::syncDir(opts.path)) {
+      int err = errno;
+      ::close(fd);
+      fd = -1;
+      ::unlink(open_path.c_str());
+      fail("create " + open_path, err);
+      return false;
+    }
+    offset = bytes.size();
+    footer = format::Footer{};
+    dirty = false;
+    return true;
+  }
+
+  void writeBlock(FlowColumns& c) {
+    if (c.empty()) {
+      return;
+    }
+    format::sortByFirstNs(c);
+    format::IndexEntry e;
+    e.summary.compute(c);
+    enc.encode(c, frame);
+    if (fd >= 0 && wallNs() / 1000000 >= partition_end_ms) {
+      seal();  // a block belongs to the segment of the interval it is written in
+    }
+    if (fd < 0 && !openSegment()) {
+      dropped += c.size();
+      return;
+    }
+    if (!io::pwriteAll(fd, frame.data(), frame.size(), offset)) {
+      int err = errno;
+      // Cut off the partial block so the file stays a valid prefix; a failure here is harmless
+      // (readers stop at the first bad block) and the next block overwrites it anyway.
+      (void)::ftruncate(fd, static_cast<off_t>(offset));
+      fail("write " + open_path, err);
+      dropped += c.size();
+      return;
+    }
+    succeeded();
+    e.offset = offset;
+    e.length = static_cast<uint32_t>(frame.size());
+    offset += frame.size();
+    const uint64_t lo = c.first_ns.front();
+    const uint64_t hi = c.first_ns.back();
+    if (footer.rows == 0) {
+      footer.min_first_ns = lo;
+      footer.max_first_ns = hi;
+    } else {
+      footer.min_first_ns = std::min(footer.min_first_ns, lo);
+      footer.max_first_ns = std::max(footer.max_first_ns, hi);
+    }
+    footer.rows += c.size();
+    footer.blocks.push_back(e);
+    rows_written += c.size();
+    ++blocks_written;
+    dirty = true;
+  }
+
+  void syncOpen() {
+    if (fd >= 0 && dirty) {
+      if (::fdatasync(fd) != 0) {
+        fail("fdatasync " + open_path, errno);
+      }
+      dirty = false;
+    }
+  }
+
+  // Writes footer + trailer, fsyncs, renames to `.ncseg`, fsyncs the directory.
+  void seal() {
+    if (fd < 0) {
+      return;
+    }
+    if (footer.blocks.empty()) {
+      ::close(fd);
+      fd = -1;
+      ::unlink(open_path.c_str());
+      io::syncDir(opts.path);
+      return;
+    }
+    auto bytes = format::encodeFooterAndTrailer(footer, offset);
+    if (!io::pwriteAll(fd, bytes.data(), bytes.size(), offset) || ::fdatasync(fd) != 0) {
+      int err = errno;
+      (void)::ftruncate(fd, static_cast<off_t>(offset));
+      (void)::fdatasync(fd);
+      ::close(fd);
+      fd = -1;
+      orphans = true;  // its blocks are intact; sealed again later
+      fail("seal " + open_path, err);
+      return;
+    }
+    ::close(fd);
+    fd = -1;
+    if (::rename(open_path.c_str(), final_path.c_str()) != 0) {
+      orphans = true;
+      fail("rename " + open_path, errno);
+      return;
+    }
+    io::syncDir(opts.path);
+    sealed[final_path] = {offset + bytes.size(), footer.min_first_ns, footer.max_first_ns,
+                          footer.rows};
+    sealed_one = true;
+  }
+
+  // Seals a `.open` file left by a crash (or a failed seal): keeps every block up to the first bad
+  // or truncated one, writes a footer, renames. Returns false when it must be retried later.
+  bool recoverFile(const std::string& path) {
+    int rfd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (rfd < 0) {
+      return errno == ENOENT;
+    }
+    off_t end = ::lseek(rfd, 0, SEEK_END);
+    io::SequentialScan s = io::scanSequential(rfd, end < 0 ? 0 : static_cast<uint64_t>(end));
+    const std::string final_name = path.substr(0, path.size() - 5);  // drop ".open"
+    if (!s.header_ok) {
+      ::close(rfd);
+      if (end <= static_cast<off_t>(format::kHeaderSize)) {
+        ::unlink(path.c_str());  // created but never got a block: nothing to lose
+      } else {
+        std::string aside = path + ".corrupt";
+        ::rename(path.c_str(), aside.c_str());
+        log::error("store", "{}: {}; moved aside to {}", path, s.stop_reason, aside);
+      }
+      return true;
+    }
+    format::Footer f;
+    format::BlockDecoder dec;
+    FlowColumns cols;
+    std::vector<uint8_t> buf;
+    std::string why;
+    uint64_t keep_end = s.good_end;
+    for (const auto& b : s.blocks) {
+      buf.resize(b.length);
+      if (!io::preadAll(rfd, buf.data(), buf.size(), b.offset) || !dec.decode(buf, cols, &why)) {
+        keep_end = b.offset;
+        break;
+      }
+      format::IndexEntry e;
+      e.offset = b.offset;
+      e.length = b.length;
+      e.summary.compute(cols);
+      if (!cols.empty()) {
+        auto [lo, hi] = std::minmax_element(cols.first_ns.begin(), cols.first_ns.end());
+        f.min_first_ns = f.rows == 0 ? *lo : std::min(f.min_first_ns, *lo);
+        f.max_first_ns = std::max(f.max_first_ns, *hi);
+      }
+      f.rows += cols.size();
+      f.blocks.push_back(e);
+    }
+    if (f.blocks.empty() && s.unknown == 0) {
+      ::close(rfd);
+      ::unlink(path.c_str());
+      log::info("store", "{}: no complete block after a crash; removed", path);
+      return true;
+    }
+    auto bytes = format::encodeFooterAndTrailer(f, keep_end);
+    if (::ftruncate(rfd, static_cast<off_t>(keep_end)) != 0 ||
+        !io::pwriteAll(rfd, bytes.data(), bytes.size(), keep_end) || ::fdatasync(rfd) != 0) {
+      int err = errno;
+      ::close(rfd);
+      fail("recover " + path, err);
+      return false;
+    }
+    ::close(rfd);
+    if (::rename(path.c_str(), final_name.c_str()) != 0) {
+      fail("rename " + path, errno);
+      return false;
+    }
+    io::syncDir(opts.path);
+    ++recovered;
+    sealed[final_name] = {keep_end + bytes.size(), f.min_first_ns, f.max_first_ns, f.rows};
+    log::info("store", "recovered {}: {} block(s), {} row(s){}", final_name, f.blocks.size(),
+              f.rows, s.clean_end ? "" : fmt::format(" (cut at {})", s.stop_reason));
+    return true;
+  }
+
+  void recoverOrphans() {
+    bool all = true;
+    for (const auto& f : io::listSegmentFiles(opts.path)) {
+      if (!f.complete && !(fd >= 0 && f.path == open_path)) {
+        all = recoverFile(f.path) && all;
+      }
+    }
+    orphans = !all;
+  }
+
+  void loadSealed() {
+    sealed.clear();
+    for (const auto& f : io::listSegmentFiles(opts.path)) {
+      if (!f.complete) {
+        continue;
+      }
+      SealedInfo info;
+      info.size = f.size;
+      int rfd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (rfd >= 0) {
+        format::Footer ft;
+        uint64_t fo = 0;
+        uint64_t br = 0;
+        std::string why;
+        if (io::readFooter(rfd, f.size, ft, fo, br, &why)) {
+          info.min_first_ns = ft.min_first_ns;
+          info.max_first_ns = ft.max_first_ns;
+          info.rows = ft.rows;
+        }
+        ::close(rfd);
+      }
+      sealed[f.path] = info;
+    }
+  }
+
+  void runRetention() {
+    if (orphans) {
+      recoverOrphans();
+    }
+    auto r = enforceRetention(opts.path, opts.max_age_ms, opts.max_size, wallNs());
+    for (const auto& p : r.deleted) {
+      sealed.erase(p);
+      ++deleted;
+    }
+    if (!r.deleted.empty()) {
+      log::info("store", "retention removed {} segment(s), {} bytes", r.deleted.size(),
+                r.bytes_freed);
+    }
+  }
+
+  void publish() {
+    WriterStats s;
+    s.rows_written = rows_written;
+    s.blocks_written = blocks_written;
+    s.write_errors = write_errors;
+    s.last_error = last_error;
+    s.error_now = error_now;
+    s.segments_deleted = deleted;
+    s.segments_recovered = recovered;
+    bool any = false;
+    for (const auto& [path, info] : sealed) {
+      s.bytes_on_disk += info.size;
+      ++s.segments;
+      if (info.rows > 0) {
+        s.oldest_ns = any ? std::min(s.oldest_ns, info.min_first_ns) : info.min_first_ns;
+        s.newest_ns = std::max(s.newest_ns, info.max_first_ns);
+        any = true;
+      }
+    }
+    if (fd >= 0) {
+      s.bytes_on_disk += offset;
+      ++s.segments;
+      if (footer.rows > 0) {
+        s.oldest_ns = any ? std::min(s.oldest_ns, footer.min_first_ns) : footer.min_first_ns;
+        s.newest_ns = std::max(s.newest_ns, footer.max_first_ns);
+      }
+    }
+    std::lock_guard lk(smu);
+    published = std::move(s);
+  }
+
+  // Moves the stripes' partial blocks out and writes them (merged, block_rows at most each).
+  void writePartials() {
+    FlowColumns merged;
+    for (auto& s : stripes) {
+      std::lock_guard lk(s.mu);
+      if (!s.cols.empty()) {
+        appendRange(merged, s.cols, 0, s.cols.size());
+        s.cols.clear();
+      }
+    }
+    const size_t n = merged.size();
+    if (n <= opts.block_rows) {
+      writeBlock(merged);
+      return;
+    }
+    for (size_t from = 0; from < n; from += opts.block_rows) {
+      FlowColumns part;
+      appendRange(part, merged, from, std::min(n, from + opts.block_rows));
+      writeBlock(part);
+    }
+  }
+
+  void loop() {
+    using Clock = std::chrono::steady_clock;
+    const auto flush_every = std::chrono::milliseconds(std::max<uint64_t>(1, opts.flush_ms));
+    const auto retention_every =
+        std::chrono::milliseconds(std::max<uint64_t>(1, opts.retention_interval_ms));
+    auto next_flush = Clock::now() + flush_every;
+    auto next_retention = Clock::now() + retention_every;
+    while (true) {
+      std::deque<FlowColumns> work;
+      uint64_t req = 0;
+      bool stop = false;
+      bool retention = false;
+      {
+        std::unique_lock lk(qmu);
+        qcv.wait_until(lk, next_flush, [&] {
+          return !queue.empty() || flush_req > flush_done || stopping || retention_req;
+        });
+        work.swap(queue);
+        queue_bytes = 0;
+        req = flush_req;
+        stop = stopping;
+        retention = retention_req;
+        retention_req = false;
+      }
+      for (auto& b : work) {
+        writeBlock(b);
+      }
+      work.clear();
+      const auto now = Clock::now();
+      bool flushed_now = false;
+      if (now >= next_flush || req > flush_done || stop) {
+        writePartials();
+        syncOpen();
+        next_flush = now + flush_every;
+        flushed_now = true;
+      }
+      if (fd >= 0 && wallNs() / 1000000 >= partition_end_ms) {
+        seal();
+      }
+      retention = retention || sealed_one;
+      sealed_one = false;
+      if (stop) {
+        seal();
+        publish();
+        std::lock_guard lk(qmu);
+        running = false;
+        flush_done = flush_req;
+        done_cv.notify_all();
+        return;
+      }
+      if (retention || now >= next_retention) {
+        runRetention();
+        next_retention = now + retention_every;
+      }
+      publish();
+      if (flushed_now) {
+        std::lock_guard lk(qmu);
+        flush_done = req;
+        done_cv.notify_all();
+      }
+    }
+  }
+};
+
+Writer::Writer(StoreOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  Impl& m = *impl_;
+  if (m.opts.path.empty()) {
+    throw std::runtime_error("store: path is empty");
+  }
+  if (m.opts.block_rows == 0 || m.opts.block_rows > format::kMaxBlockRows) {
+    throw std::runtime_error(fmt::format("store: block_rows must be 1..{}", format::kMaxBlockRows));
+  }
+  std::error_code ec;
+  fs::create_directories(m.opts.path, ec);
+  if (ec) {
+    throw std::runtime_error(fmt::format("store: cannot create {}: {}", m.opts.path, ec.message()));
+  }
+  const std::string lock_path = (fs::path(m.opts.path) / "writer.lock").string();
+  m.lock_fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (m.lock_fd < 0) {
+    throw std::runtime_error(
+        fmt::format("store: cannot open {}: {}", lock_path, std::strerror(errno)));
+  }
+  if (::flock(m.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(m.lock_fd);
+    throw std::runtime_error(
+        fmt::format("store: {} is in use by another writer (lock {})", m.opts.path, lock_path));
+  }
+  m.recoverOrphans();
+  m.loadSealed();
+  m.runRetention();
+  m.publish();
+  m.running = true;
+  m.thread = std::thread([&m] { m.loop(); });
+}
+
+Writer::~Writer() {
+  close();
+}
+
+void Writer::append(std::span<const FlowRecord> rows) {
+  Impl& m = *impl_;
+  if (rows.empty()) {
+    return;
+  }
+  if (m.closed.load(std::memory_order_relaxed)) {
+    m.dropped += rows.size();
+    return;
+  }
+  Impl::Stripe& s = m.stripes[stripeOfThisThread()];
+  std::lock_guard lk(s.mu);
+  for (const FlowRecord& r : rows) {
+    s.cols.append(r);
+    if (s.cols.size() >= m.opts.block_rows) {
+      FlowColumns full = std::move(s.cols);
+      s.cols = FlowColumns{};
+      m.enqueue(std::move(full));
+    }
+  }
+}
+
+void Writer::flush() {
+  Impl& m = *impl_;
+  std::unique_lock lk(m.qmu);
+  if (!m.running) {
+    return;
+  }
+  const uint64_t mine = ++m.flush_req;
+  m.qcv.notify_one();
+  m.done_cv.wait(lk, [&] { return m.flush_done >= mine || !m.running; });
+}
+
+void Writer::close() {
+  Impl& m = *impl_;
+  if (m.closed.exchange(true)) {
+    return;
+  }
+  {
+    std::lock_guard lk(m.qmu);
+    m.stopping = true;
+    m.qcv.notify_one();
+  }
+  if (m.thread.joinable()) {
+    m.thread.join();
+  }
+  if (m.lock_fd >= 0) {
+    ::close(m.lock_fd);
+    m.lock_fd = -1;
+  }
+}
+
+void Writer::enforceRetentionNow() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard lk(m.qmu);
+    if (!m.running) {
+      return;
+    }
+    m.retention_req = true;
+    m.qcv.notify_one();
+  }
+  flush();
+}
+
+WriterStats Writer::stats() const {
+  const Impl& m = *impl_;
+  WriterStats s;
+  {
+    std::lock_guard lk(m.smu);
+    s = m.published;
+  }
+  s.rows_dropped = m.dropped.load();
+  {
+    std::lock_guard lk(m.qmu);
+    s.queue_bytes = m.queue_bytes;
+  }
+  return s;
+}
+
+const StoreOptions& Writer::options() const {
+  return impl_->opts;
+}
+
+}  // namespace nc::store

@@ -1,0 +1,342 @@
+// Aggregation keys, top-N, time buckets, and queries over memory with 1 and 2 threads.
+#include "collector/query/aggregate.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "collector/query/input.hpp"
+#include "collector/query/query.hpp"
+#include "collector/record/fields.hpp"
+
+namespace nc::query {
+namespace {
+
+constexpr uint64_t kT = 1795687200ULL * 1000000000ULL;  // 2026-11-26T10:00:00Z
+constexpr uint64_t kSec = 1000000000ULL;
+
+FlowRecord flow(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint8_t proto,
+                uint64_t packets, uint64_t bytes, uint64_t first_s = 0, uint32_t sampling = 1) {
+  FlowRecord r;
+  IpAddr::parse(src, r.src_addr);
+  IpAddr::parse(dst, r.dst_addr);
+  r.src_port = sport;
+  r.dst_port = dport;
+  r.proto = proto;
+  r.packets = packets;
+  r.bytes = bytes;
+  r.first_ns = kT + first_s * kSec;
+  r.last_ns = r.first_ns + 2 * kSec;
+  r.sampling_rate = sampling;
+  r.src_mask = 24;
+  r.dst_mask = 16;
+  r.ip_version = r.src_addr.isV4() ? 4 : 6;
+  return r;
+}
+
+FlowColumns sample() {
+  FlowColumns c;
+  c.append(flow("10.0.0.1", "192.168.1.1", 1000, 443, 6, 10, 1000, 0));
+  c.append(flow("10.0.0.1", "192.168.1.2", 1001, 80, 6, 5, 500, 30));
+  c.append(flow("10.0.0.2", "192.168.1.1", 53, 53, 17, 1, 100, 61, 10));  // sampled 1:10
+  c.append(flow("10.0.1.9", "10.0.0.1", 2000, 443, 6, 2, 200, 125));
+  c.append(flow("2001:db8::1", "2001:db8::2", 3000, 443, 6, 3, 3000, 130));
+  return c;
+}
+
+std::map<std::string, Counters> groups(const Aggregator& a) {
+  std::map<std::string, Counters> out;
+  for (size_t g = 0; g < a.size(); ++g) {
+    std::string k;
+    for (const auto& t : a.keyText(a.key(g))) {
+      k += (k.empty() ? "" : "|") + t;
+    }
+    out[k] = a.counters(g);
+  }
+  return out;
+}
+
+Aggregator run(const FlowColumns& c, const std::string& keys, bool scaled = true,
+               const std::string& filter = "", uint64_t bucket = 60 * kSec) {
+  std::string why;
+  auto spec = parseKeys(keys, bucket, &why);
+  EXPECT_TRUE(spec) << keys << ": " << why;
+  Aggregator a(*spec, scaled);
+  auto f = Filter::compile(filter);
+  std::vector<uint32_t> rows;
+  f->select(c, 0, c.size(), rows);
+  a.add(c, rows.data(), rows.size());
+  return a;
+}
+
+TEST(Aggregate, KeyNamesFromRegistryAndNfdump) {
+  auto c = sample();
+  auto by_src = groups(run(c, "srcip"));
+  ASSERT_EQ(by_src.size(), 4u);
+  EXPECT_EQ(by_src["10.0.0.1"].flows, 2u);
+  EXPECT_EQ(by_src["10.0.0.1"].bytes, 1500u);
+  EXPECT_EQ(by_src["10.0.0.2"].bytes, 1000u);  // scaled 100 x 10
+  EXPECT_EQ(groups(run(c, "src_addr")).size(), 4u);
+  EXPECT_EQ(groups(run(c, "srcip", false))["10.0.0.2"].bytes, 100u);  // raw
+
+  auto pairs = groups(run(c, "srcip,dstport"));
+  EXPECT_EQ(pairs.size(), 5u);
+  EXPECT_EQ(pairs["10.0.0.1|443"].packets, 10u);
+
+  auto proto = groups(run(c, "proto"));
+  EXPECT_EQ(proto["6"].flows, 4u);
+  EXPECT_EQ(proto["17"].packets, 10u);
+
+  auto nets = groups(run(c, "srcnet/16"));
+  EXPECT_EQ(nets["10.0.0.0/16"].flows, 4u);
+  EXPECT_EQ(nets["2001:db8::/64"].flows, 1u);
+  auto recnets = groups(run(c, "srcnet"));  // the record's own src_mask (24)
+  EXPECT_EQ(recnets["10.0.0.0/24"].flows, 3u);
+  EXPECT_EQ(recnets["10.0.1.0/24"].flows, 1u);
+  auto v6 = groups(run(c, "srcip6/32"));
+  EXPECT_EQ(v6["2001:db8::/32"].flows, 1u);
+  EXPECT_EQ(v6["10.0.0.1/32"].flows, 2u);  // IPv4 untouched by the IPv6 length
+}
+
+TEST(Aggregate, EitherSideCountsBothEnds) {
+  auto c = sample();
+  auto ip = groups(run(c, "ip"));
+  // 10.0.0.1 is the source of two flows and the destination of one.
+  EXPECT_EQ(ip["10.0.0.1"].flows, 3u);
+  EXPECT_EQ(ip["192.168.1.1"].flows, 2u);
+  auto port = groups(run(c, "port"));
+  EXPECT_EQ(port["443"].flows, 3u);
+  EXPECT_EQ(port["53"].flows, 2u);  // 53 -> 53 counted for each side, as nfdump -s port does
+  std::string why;
+  EXPECT_FALSE(parseKeys("ip,proto", 0, &why));
+  EXPECT_NE(why.find("must be the only key"), std::string::npos);
+}
+
+TEST(Aggregate, TopOrdersAndLimits) {
+  auto c = sample();
+  auto a = run(c, "srcip");
+  auto idx = a.top(Metric::kBytes, 2);
+  ASSERT_EQ(idx.size(), 2u);
+  EXPECT_EQ(a.keyText(a.key(idx[0]))[0], "2001:db8::1");  // 3000
+  EXPECT_EQ(a.keyText(a.key(idx[1]))[0], "10.0.0.1");     // 1500
+  idx = a.top(Metric::kFlows, 0);
+  EXPECT_EQ(idx.size(), 4u);
+  EXPECT_EQ(a.keyText(a.key(idx[0]))[0], "10.0.0.1");
+  // pps/bps over the group's span: 10.0.0.1 spans 0..32 s with 15 packets.
+  EXPECT_EQ(a.counters(idx[0]).durationMs(), 32000u);
+  EXPECT_EQ(a.counters(idx[0]).pps(), 0u);  // 15 * 1000 / 32000
+  EXPECT_EQ(a.counters(idx[0]).bps(), 375u);
+  EXPECT_EQ(a.counters(idx[0]).bpp(), 100u);
+  nlohmann::json j;
+  a.keyJson(a.key(idx[0]), j);
+  EXPECT_EQ(j["src_addr"], "10.0.0.1");
+  auto p = run(c, "dstport");
+  nlohmann::json jp;
+  p.keyJson(p.key(p.top(Metric::kFlows, 1)[0]), jp);
+  EXPECT_EQ(jp["dst_port"], 443);  // numbers stay numbers
+}
+
+TEST(Aggregate, TimeBuckets) {
+  auto c = sample();
+  auto a = run(c, "time", true, "", 60 * kSec);
+  auto t = groups(a);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t["2026-11-26T10:00:00.000Z"].flows, 2u);
+  EXPECT_EQ(t["2026-11-26T10:01:00.000Z"].flows, 1u);
+  EXPECT_EQ(t["2026-11-26T10:02:00.000Z"].flows, 2u);
+  auto order = a.byKey();
+  EXPECT_EQ(a.keyText(a.key(order[0]))[0], "2026-11-26T10:00:00.000Z");
+  EXPECT_EQ(a.keyText(a.key(order[2]))[0], "2026-11-26T10:02:00.000Z");
+}
+
+TEST(Aggregate, BadKeys) {
+  std::string why;
+  EXPECT_FALSE(parseKeys("nonsense", 0, &why));
+  EXPECT_NE(why.find("unknown key 'nonsense'"), std::string::npos);
+  EXPECT_FALSE(parseKeys("srcnet/40", 0, &why));
+  EXPECT_FALSE(parseKeys("proto/8", 0, &why));
+  EXPECT_FALSE(parseKeys("srcip,,dstip", 0, &why));
+  EXPECT_TRUE(parseKeys("SrcIP, dstport ,proto,inif,outif,srcas,dstas,router,next", 0, &why))
+      << why;
+}
+
+// Many rows, many groups: the table grows, and 1 vs 2 threads (per-worker maps merged) agree.
+TEST(Query, ThreadsAgreeAndTotalsMatch) {
+  FlowColumns c;
+  for (uint32_t i = 0; i < 300000; ++i) {
+    FlowRecord r;
+    r.src_addr = IpAddr::fromV4(0x0a000000 + i % 5000);
+    r.dst_addr = IpAddr::fromV4(0xc0a80000 + i % 77);
+    r.dst_port = static_cast<uint16_t>(i % 1000);
+    r.proto = i % 3 == 0 ? 17 : 6;
+    r.packets = 1 + i % 7;
+    r.bytes = 100 + i % 1500;
+    r.first_ns = kT + i * 1000000ULL;
+    r.last_ns = r.first_ns + 5000000;
+    r.sampling_rate = i % 2 ? 1 : 4;
+    c.append(r);
+  }
+  auto spec = parseKeys("srcip,dstport", 0, nullptr);
+  ASSERT_TRUE(spec);
+  std::map<std::string, Counters> ref;
+  ScanTotals ref_totals;
+  for (unsigned threads : {1u, 2u}) {
+    MemorySource src(c, 10000);
+    QueryOptions q;
+    q.filter = *Filter::compile("proto tcp and dst port < 500");
+    q.threads = threads;
+    std::unique_ptr<Aggregator> agg;
+    auto t = aggregateFlows(src, q, *spec, agg);
+    EXPECT_EQ(t.rows_scanned, 300000u);
+    uint64_t flows = 0;
+    uint64_t bytes = 0;
+    for (size_t g = 0; g < agg->size(); ++g) {
+      flows += agg->counters(g).flows;
+      bytes += agg->counters(g).bytes;
+    }
+    EXPECT_EQ(flows, t.flows);
+    EXPECT_EQ(bytes, t.bytes);
+    auto gs = groups(*agg);
+    if (threads == 1) {
+      ref = gs;
+      ref_totals = t;
+    } else {
+      EXPECT_EQ(t.flows, ref_totals.flows);
+      ASSERT_EQ(gs.size(), ref.size());
+      for (const auto& [k, v] : ref) {
+        EXPECT_EQ(gs[k].bytes, v.bytes) << k;
+        EXPECT_EQ(gs[k].first_ns, v.first_ns) << k;
+      }
+    }
+  }
+}
+
+TEST(Query, ListOrderLimitAndWindow) {
+  auto c = sample();
+  MemorySource src(c);
+  QueryOptions q;
+  std::vector<FlowRecord> out;
+  auto t = listFlows(src, q, Order::kBytes, 3, out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].bytes, 3000u);
+  EXPECT_EQ(out[1].bytes, 1000u);
+  EXPECT_EQ(out[2].bytes, 100u);  // 100 x 10 sampled = 1000 scaled, started later
+  EXPECT_EQ(t.flows, 5u);
+  EXPECT_EQ(t.bytes, 3000u + 1000 + 500 + 1000 + 200);
+  q.scaled = false;
+  listFlows(src, q, Order::kBytes, 3, out);
+  EXPECT_EQ(out[2].bytes, 500u);
+  q.filter.restrictTime(kT + 30 * kSec, kT + 126 * kSec);
+  q.scaled = true;
+  t = listFlows(src, q, Order::kFirst, 0, out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].first_ns, kT + 30 * kSec);
+  EXPECT_EQ(out[2].first_ns, kT + 125 * kSec);
+  EXPECT_EQ(t.first_ns, kT + 30 * kSec);
+}
+
+TEST(Query, TimeSpecs) {
+  uint64_t now = kT;
+  uint64_t v = 0;
+  std::string why;
+  EXPECT_TRUE(parseTimeSpec("now", now, v, &why));
+  EXPECT_EQ(v, now);
+  EXPECT_TRUE(parseTimeSpec("-1h", now, v, &why));
+  EXPECT_EQ(v, now - 3600 * kSec);
+  EXPECT_TRUE(parseTimeSpec("30m", now, v, &why));
+  EXPECT_EQ(v, now - 1800 * kSec);
+  EXPECT_TRUE(parseTimeSpec("2026-11-26T09:00:00Z", now, v, &why));
+  EXPECT_EQ(v, now - 3600 * kSec);
+  EXPECT_TRUE(parseTimeSpec("2026-11-26T10:00:00+01:00", now, v, &why));
+  EXPECT_EQ(v, now - 3600 * kSec);
+  EXPECT_TRUE(parseTimeSpec("2026-11-26 10:00", now, v, &why));
+  EXPECT_EQ(v, now);
+  EXPECT_TRUE(parseTimeSpec("2026-11-26 10:00:30", now, v, &why));
+  EXPECT_EQ(v, now + 30 * kSec);
+  EXPECT_TRUE(parseTimeSpec("2026-11-26", now, v, &why));
+  EXPECT_EQ(v, now - 10 * 3600 * kSec);
+  EXPECT_TRUE(parseTimeSpec("@1795687200", now, v, &why));
+  EXPECT_EQ(v, now);
+  EXPECT_FALSE(parseTimeSpec("yesterday", now, v, &why));
+  EXPECT_NE(why.find("bad time 'yesterday'"), std::string::npos) << why;
+  EXPECT_FALSE(parseTimeSpec("-1x", now, v, &why));
+}
+
+TEST(Input, ReadsOwnJsonLinesAndNfdumpJson) {
+  FlowColumns c;
+  std::stringstream own(
+      R"({"first":"2026-11-26T10:00:01.000Z","src_addr":"10.0.0.1","dst_addr":"10.0.0.2","proto":6,"packets":3,"bytes":300})"
+      "\n\n"
+      R"({"first":"2026-11-26T10:00:02.000Z","src_addr":"10.0.0.3","dst_addr":"10.0.0.4","proto":17})"
+      "\n");
+  readFlows(own, "own", c);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c.packets[0], 3u);
+  // nfdump -o json: an array of pretty-printed objects, local time (TZ is UTC in tests).
+  setenv("TZ", "UTC", 1);
+  tzset();
+  std::stringstream nf(R"([
+{
+	"type" : "FLOW",
+	"first" : "2026-11-26T16:13:06.202",
+	"last" : "2026-11-26T16:14:02.387",
+	"in_packets" : 87,
+	"in_bytes" : 77430,
+	"proto" : 6,
+	"tcp_flags" : "...AP.SF",
+	"src_port" : 11120,
+	"dst_port" : 80,
+	"src_tos" : 4,
+	"src4_addr" : "10.0.143.149",
+	"dst4_addr" : "192.168.65.182",
+	"input_snmp" : 6,
+	"output_snmp" : 2,
+	"src_mask" : 16,
+	"direction" : 0,
+	"src_as" : 65278,
+	"ip4_next_hop" : "172.16.0.1",
+	"ip4_router" : "127.0.0.1"
+},
+{
+	"type" : "FLOW",
+	"first" : "2026-11-26T16:13:45.015",
+	"last" : "2026-11-26T16:14:02.957",
+	"in_packets" : 70,
+	"in_bytes" : 73990,
+	"proto" : 1,
+	"icmp_type" : 8,
+	"icmp_code" : 0,
+	"src6_addr" : "2001:db8::1",
+	"dst6_addr" : "2001:db8::2",
+	"ip6_router" : "2001:db8::ff"
+}])");
+  FlowColumns n;
+  readFlows(nf, "nf", n);
+  ASSERT_EQ(n.size(), 2u);
+  FlowRecord a = n.row(0);
+  EXPECT_EQ(formatTime(a.first_ns), "2026-11-26T16:13:06.202Z");
+  EXPECT_EQ(a.packets, 87u);
+  EXPECT_EQ(a.bytes, 77430u);
+  EXPECT_EQ(a.tcp_flags, 0x1b);
+  EXPECT_EQ(a.tos, 4);
+  EXPECT_EQ(a.src_addr.toString(), "10.0.143.149");
+  EXPECT_EQ(a.in_if, 6u);
+  EXPECT_EQ(a.src_as, 65278u);
+  EXPECT_EQ(a.next_hop.toString(), "172.16.0.1");
+  EXPECT_EQ(a.exporter.toString(), "127.0.0.1");
+  EXPECT_EQ(a.ip_version, 4);
+  FlowRecord b = n.row(1);
+  EXPECT_EQ(b.dst_port, 8 << 8);
+  EXPECT_EQ(b.icmp_type, 8);
+  EXPECT_EQ(b.ip_version, 6);
+  EXPECT_EQ(b.exporter.toString(), "2001:db8::ff");
+
+  std::stringstream bad("{\"src_port\": \"x\"}\n");
+  FlowColumns x;
+  EXPECT_THROW(readFlows(bad, "bad", x), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace nc::query
