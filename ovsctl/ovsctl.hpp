@@ -44,6 +44,9 @@ struct Target {
 // others fill whatever is still empty; wildcard addresses become loopback.
 Target targetFromListeners(const config::CollectorConfig& collector);
 
+// The owner tag the daemon and the CLI put on rows they create: "net-collector@<hostname>".
+std::string defaultOwnerId();
+
 enum class Protocol { Sflow, Ipfix, Netflow };
 const char* toString(Protocol p);  // "sflow", "ipfix", "netflow"
 

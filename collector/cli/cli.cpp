@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "collector/cli/output.hpp"
+#include "collector/cli/provision.hpp"
 #include "collector/control/control.hpp"
 #include "collector/gen/gen.hpp"
 #include "collector/query/filter.hpp"
@@ -105,8 +106,17 @@ int cmdStatus(const Common& c, bool json) {
     std::cout << fmt::format("store:    {} (disabled: {})\n", st.value("path", ""),
                              st.value("last_error", std::string("not writable")));
   }
-  std::cout << fmt::format("ovsdb:    {} ({})\n", r["ovsdb"].value("endpoint", ""),
-                           r["ovsdb"].value("enabled", false) ? "enabled" : "disabled");
+  const auto& ov = r["ovsdb"];
+  if (ov.contains("state")) {
+    size_t bridges = ov.contains("bridges") ? ov["bridges"].size() : 0;
+    std::string err = ov.value("last_error", std::string());
+    std::cout << fmt::format("ovsdb:    {} — {}, {} bridge(s), {} transaction(s){}\n",
+                             ov.value("endpoint", ""), ov.value("state", ""), bridges,
+                             ov.value("transactions", 0),
+                             err.empty() ? "" : " — last error: " + err);
+  } else {
+    std::cout << fmt::format("ovsdb:    {} (disabled)\n", ov.value("endpoint", ""));
+  }
   if (!r["exporters"].empty()) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : r["exporters"]) {
@@ -604,6 +614,8 @@ int runCli(int argc, char** argv) {
   check->callback([&] { rc = cmdCheckConfig(check_path); });
 
   gen::addGenCommand(app);
+  addProvisionCommand(
+      app, common.config_path, [&common] { return controlSocket(common); }, rc);
 
   try {
     app.parse(argc, argv);

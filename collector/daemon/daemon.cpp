@@ -20,6 +20,7 @@
 #include "collector/store/store.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
+#include "ovsctl/ovsctl.hpp"
 
 namespace nc::daemon {
 namespace {
@@ -142,6 +143,7 @@ class Daemon {
     io_.run();
     sd_notify(0, "STOPPING=1");
     control_->stop();
+    provisioner_.reset();  // OVS exports stay in place: a restart must not disrupt them
     ingest_->stop();
     if (store_) {
       store_->close();  // flushes and seals the open segment
@@ -191,6 +193,16 @@ class Daemon {
         io.exporters.push_back(rule);
       }
     }
+    if (opts_.config.ovsdb.enabled && !opts_.config.bridges.empty()) {
+      // Exporters this daemon provisions are the local Open vSwitch, sending from loopback (after
+      // any rule the operator wrote, which wins).
+      for (const char* net : {"127.0.0.0/8", "::1/128"}) {
+        ingest::ExporterRule rule;
+        ingest::Network::parse(net, rule.network);
+        rule.config.flavor = decode::ExporterFlavor::kOvs;
+        io.exporters.push_back(rule);
+      }
+    }
     io.templates_path =
         c.templates.empty() ? opts_.config.store.path + "/templates.bin" : c.templates;
     std::error_code ec;
@@ -207,11 +219,43 @@ class Daemon {
       return std::make_unique<ShardSink>(*recent_[shard], store_.get());
     });
     ingest_->start();
+    startProvisioner();
     auto ports = ingest_->boundPorts();
     for (size_t i = 0; i < ports.size(); ++i) {
       log::info("collector", "listening on {}:{} (udp, {} shard(s))", c.listen[i].address, ports[i],
                 io.threads);
     }
+  }
+
+  // OVSDB provisioning: make the declared bridges export to this daemon, and keep it so.
+  void startProvisioner() {
+    const auto& c = opts_.config;
+    if (!c.ovsdb.enabled) {
+      return;
+    }
+    config::CollectorConfig bound = c.collector;  // exporters target the ports actually bound
+    auto ports = ingest_->boundPorts();
+    for (size_t i = 0; i < ports.size() && i < bound.listen.size(); ++i) {
+      bound.listen[i].port = ports[i];
+    }
+    provisioner_ = std::make_unique<ovsctl::Provisioner>(
+        io_, c.ovsdb, c.bridges, ovsctl::targetFromListeners(bound), ovsctl::defaultOwnerId());
+    // OVS re-sends IPFIX templates only every 600 s: when we start without any, the provisioner
+    // re-creates our IPFIX rows once so that OVS sends them now.
+    provisioner_->setIpfixTemplatesKnown([this](const std::string&, uint32_t) {
+      if (ingest_->loadedTemplates() > 0) {
+        return true;
+      }
+      for (const auto& e : ingest_->exporters()) {
+        if (e.templates_known > 0) {
+          return true;
+        }
+      }
+      return false;
+    });
+    provisioner_->start();
+    log::info("ovsdb", "provisioning {} bridge rule(s) via {} as {}", c.bridges.size(),
+              c.ovsdb.endpoint, ovsctl::defaultOwnerId());
   }
 
   void scheduleRates() {
@@ -274,12 +318,30 @@ class Daemon {
     if (res.config == opts_.config) {
       log::info("daemon", "reload: {} unchanged", opts_.config_path);
     } else {
+      // Sections bound to sockets, threads and files take effect at the next restart; the log
+      // level and the OVS export declarations (bridges, ovsdb) apply now.
       if (!(res.config.control == opts_.config.control)) {
-        log::warn("daemon", "reload: control.socket changes take effect at the next restart");
+        log::warn("daemon", "reload: control changes take effect at the next restart");
         res.config.control = opts_.config.control;
       }
+      if (!(res.config.collector == opts_.config.collector)) {
+        log::warn("daemon", "reload: collector changes take effect at the next restart");
+        res.config.collector = opts_.config.collector;
+      }
+      if (!(res.config.store == opts_.config.store)) {
+        log::warn("daemon", "reload: store changes take effect at the next restart");
+        res.config.store = opts_.config.store;
+      }
+      bool ovsdb_changed = !(res.config.ovsdb == opts_.config.ovsdb);
+      bool bridges_changed = !(res.config.bridges == opts_.config.bridges);
       opts_.config = std::move(res.config);
       applyLogLevel();
+      if (ovsdb_changed) {
+        provisioner_.reset();  // exports stay in place; the new endpoint is reconciled from scratch
+        startProvisioner();
+      } else if (bridges_changed && provisioner_) {
+        provisioner_->reconfigure(opts_.config.bridges);
+      }
       ++reloads_;
       log::info("daemon", "reloaded {}", opts_.config_path);
     }
@@ -308,8 +370,10 @@ class Daemon {
                                    {"kernel_drops", t.kernel_drops},
                                    {"datagrams_per_s", rate_datagrams_},
                                    {"records_per_s", rate_records_}};
-          nlohmann::json ovsdb = {{"enabled", opts_.config.ovsdb.enabled},
-                                  {"endpoint", opts_.config.ovsdb.endpoint}};
+          nlohmann::json ovsdb =
+              provisioner_
+                  ? provisioner_->status()
+                  : nlohmann::json{{"enabled", false}, {"endpoint", opts_.config.ovsdb.endpoint}};
           return nlohmann::json{
               {"version", kVersion},
               {"revision", kGitRevision},
@@ -350,6 +414,14 @@ class Daemon {
       }
       return out;
     });
+    control_->on(
+        "provision", "OVSDB provisioning: connection, bridges, desired vs actual",
+        [this](const auto&) {
+          if (!provisioner_) {
+            return nlohmann::json{{"enabled", false}, {"endpoint", opts_.config.ovsdb.endpoint}};
+          }
+          return provisioner_->status();
+        });
     control_->on("config", "the effective configuration as YAML", [this](const auto&) {
       return nlohmann::json{{"yaml", config::dump(opts_.config)}};
     });
@@ -362,6 +434,7 @@ class Daemon {
   boost::asio::steady_timer rate_timer_;
   std::unique_ptr<control::ControlServer> control_;
   std::vector<std::unique_ptr<RecentRing>> recent_;
+  std::unique_ptr<ovsctl::Provisioner> provisioner_;
   std::unique_ptr<store::Writer> store_;
   std::string store_error_;  // why the store could not be opened  // before ingest_: shards append
                              // to it until they stop

@@ -435,8 +435,9 @@ Ingest::Ingest(IngestOptions options, SinkFactory sinks) : options_(std::move(op
         }
       }
     }
-    if (!shards_.empty() && shards_[0]->decoder().templateCount() > 0) {
-      log::info("ingest", "loaded {} persisted template(s)", shards_[0]->decoder().templateCount());
+    loaded_templates_ = shards_.empty() ? 0 : shards_[0]->decoder().templateCount();
+    if (loaded_templates_ > 0) {
+      log::info("ingest", "loaded {} persisted template(s)", loaded_templates_);
     }
   }
   for (const auto& l : options_.listen) {

@@ -84,6 +84,8 @@ class Ingest {
   // over shards (same exporter seen by two shards is summed).
   ShardStats totals() const;
   std::vector<decode::ExporterStats> exporters() const;
+  // Templates loaded from the persistence files at construction.
+  size_t loadedTemplates() const { return loaded_templates_; }
   // Asks every shard to publish fresh statistics and waits up to `timeout_ms` for it.
   void refreshStats(int timeout_ms = 500);
 
@@ -93,6 +95,7 @@ class Ingest {
   IngestOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<uint16_t> ports_;
+  size_t loaded_templates_ = 0;
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <fnmatch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -59,6 +60,14 @@ size_t Plan::changeCount() const {
     }
   }
   return n;
+}
+
+std::string defaultOwnerId() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+    return "net-collector";
+  }
+  return std::string("net-collector@") + host;
 }
 
 Target targetFromListeners(const config::CollectorConfig& collector) {

@@ -20,7 +20,11 @@ DaemonProcess::DaemonProcess(const std::string& extra_yaml, const std::vector<st
     : dir_("daemon") {
   auto cfg = dir_.path() / "net-collector.yaml";
   std::ofstream(cfg) << listen_yaml << "\nstore: {path: " << (dir_.path() / "flows").string()
-                     << "}\novsdb: {enabled: false}\ncontrol: {socket: " << socket() << "}\n"
+                     << "}\n"
+                     << (extra_yaml.find("ovsdb:") == std::string::npos
+                             ? "ovsdb: {enabled: false}\n"
+                             : "")
+                     << "control: {socket: " << socket() << "}\n"
                      << extra_yaml << "\n";
   std::vector<std::string> argv = prefix;
   argv.push_back((binDir() / "net-collectord").string());

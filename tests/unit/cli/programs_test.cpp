@@ -45,7 +45,13 @@ TEST(Programs, HelpAndVersionEverywhere) {
                                              {cliBin(), "series", "--help"},
                                              {cliBin(), "filters", "--help"},
                                              {cliBin(), "fields", "--help"},
-                                             {cliBin(), "check-config", "--help"}}) {
+                                             {cliBin(), "check-config", "--help"},
+                                             {cliBin(), "provision", "--help"},
+                                             {cliBin(), "provision", "plan", "--help"},
+                                             {cliBin(), "provision", "apply", "--help"},
+                                             {cliBin(), "provision", "remove", "--help"},
+                                             {cliBin(), "provision", "status", "--help"},
+                                             {cliBin(), "gen", "--help"}}) {
     auto r = run(argv);
     EXPECT_EQ(r.exit_code, 0) << argv.back() << r.err;
     EXPECT_NE(r.out.find("Usage:"), std::string::npos) << argv.back();
