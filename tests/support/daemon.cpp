@@ -19,13 +19,20 @@ DaemonProcess::DaemonProcess(const std::string& extra_yaml, const std::vector<st
                              const std::string& listen_yaml)
     : dir_("daemon") {
   auto cfg = dir_.path() / "net-collector.yaml";
-  std::ofstream(cfg) << listen_yaml << "\nstore: {path: " << (dir_.path() / "flows").string()
-                     << "}\n"
-                     << (extra_yaml.find("ovsdb:") == std::string::npos
-                             ? "ovsdb: {enabled: false}\n"
+  // "$DIR" in extra_yaml stands for the daemon's private directory; a `store:` or `ovsdb:` section
+  // there replaces the default one.
+  std::string extra = extra_yaml;
+  for (size_t at = extra.find("$DIR"); at != std::string::npos; at = extra.find("$DIR", at)) {
+    extra.replace(at, 4, dir_.path().string());
+  }
+  std::ofstream(cfg) << listen_yaml << "\n"
+                     << (extra.find("store:") == std::string::npos
+                             ? "store: {path: " + (dir_.path() / "flows").string() + "}\n"
                              : "")
+                     << (extra.find("ovsdb:") == std::string::npos ? "ovsdb: {enabled: false}\n"
+                                                                   : "")
                      << "control: {socket: " << socket() << "}\n"
-                     << extra_yaml << "\n";
+                     << extra << "\n";
   std::vector<std::string> argv = prefix;
   argv.push_back((binDir() / "net-collectord").string());
   argv.push_back("--config");

@@ -16,7 +16,8 @@ namespace nc::test {
 class DaemonProcess {
  public:
   // `extra_yaml` is appended to a config that sets collector.listen (127.0.0.1:0), store.path,
-  // ovsdb.enabled=false and control.socket inside a fresh temp dir. `prefix` runs the daemon under
+  // ovsdb.enabled=false and control.socket inside a fresh temp dir ("$DIR" in it is that dir; a
+  // `store:` or `ovsdb:` section in it replaces the default one). `prefix` runs the daemon under
   // another program, e.g. {"ip", "netns", "exec", "ns"}.
   explicit DaemonProcess(const std::string& extra_yaml = "",
                          const std::vector<std::string>& prefix = {},
