@@ -196,7 +196,7 @@ class Daemon {
     if (opts_.config.ovsdb.enabled && !opts_.config.bridges.empty()) {
       // Exporters this daemon provisions are the local Open vSwitch, sending from loopback (after
       // any rule the operator wrote, which wins).
-      for (const char* net : {"127.0.0.0/8", "::1/128"}) {
+      for (const char* net : {"127.0.0.1/32", "::1/128"}) {
         ingest::ExporterRule rule;
         ingest::Network::parse(net, rule.network);
         rule.config.flavor = decode::ExporterFlavor::kOvs;
