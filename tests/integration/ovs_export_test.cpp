@@ -74,21 +74,11 @@ TEST(OvsExport, NetflowSflowIpfixFromRealTrafficReachTheDaemon) {
   ASSERT_EQ(tcpTransfer(h1, h2), kTransfer);
 
   // Active timeouts are 2 s; give every exporter a few rounds.
-  Seen nf;
-  Seen sf;
-  Seen ipfix;
-  std::vector<FlowRecord> flows;
-  for (int i = 0; i < 60; ++i) {
-    flows = d.flows();
-    nf = collect(flows, FlowProto::kNetflowV5, h1, h2);
-    sf = collect(flows, FlowProto::kSflowV5, h1, h2);
-    ipfix = collect(flows, FlowProto::kIpfix, h1, h2);
-    if (nf.tcp_bytes >= kTransfer && ipfix.tcp_bytes >= kTransfer && sf.tcp_bytes >= kTransfer &&
-        nf.icmp_packets >= kPings && ipfix.icmp_packets >= kPings && sf.icmp_packets >= kPings) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  auto seen = waitForTraffic(d, h1, h2);
+  const Seen& nf = seen.netflow;
+  const Seen& sf = seen.sflow;
+  const Seen& ipfix = seen.ipfix;
+  const std::vector<FlowRecord>& flows = seen.flows;
   SCOPED_TRACE(d.status().dump(2));
   if (std::getenv("NC_DUMP_FLOWS") != nullptr) {
     for (const auto& f : flows) {

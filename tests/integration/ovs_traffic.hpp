@@ -7,12 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "collector/record/flow_record.hpp"
 #include "tests/harness/ovs_harness.hpp"
+#include "tests/support/daemon.hpp"
 
 namespace nc::test {
 
@@ -101,6 +103,35 @@ inline Seen collect(const std::vector<FlowRecord>& flows, FlowProto proto, const
       s.icmp_packets += f.packets;
       s.icmp_type_ok = s.icmp_type_ok && f.icmp_type == 8;
     }
+  }
+  return s;
+}
+
+// What each export protocol reported about h1 -> h2 traffic.
+struct SeenByProtocol {
+  Seen netflow;
+  Seen sflow;
+  Seen ipfix;
+  std::vector<FlowRecord> flows;  // everything the daemon showed last
+};
+
+// Polls the daemon's newest flows (up to ~15 s: active timeouts are 2 s) until every protocol
+// reported the whole TCP transfer and all pings, and returns the last view.
+inline SeenByProtocol waitForTraffic(DaemonProcess& d, const OvsHost& h1, const OvsHost& h2) {
+  SeenByProtocol s;
+  for (int i = 0; i < 60; ++i) {
+    s.flows = d.flows();
+    s.netflow = collect(s.flows, FlowProto::kNetflowV5, h1, h2);
+    s.sflow = collect(s.flows, FlowProto::kSflowV5, h1, h2);
+    s.ipfix = collect(s.flows, FlowProto::kIpfix, h1, h2);
+    bool done = true;
+    for (const Seen* x : {&s.netflow, &s.sflow, &s.ipfix}) {
+      done = done && x->tcp_bytes >= kTransfer && x->icmp_packets >= kPings;
+    }
+    if (done) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   return s;
 }

@@ -73,20 +73,10 @@ TEST(ProvisionE2E, DeclaredExportsCarryRealTrafficToTheDaemon) {
   ASSERT_TRUE(ping.ok()) << ping.out << ping.err;
   ASSERT_EQ(tcpTransfer(h1, h2), kTransfer);
 
-  Seen nf;
-  Seen sf;
-  Seen ipfix;
-  for (int i = 0; i < 60; ++i) {
-    auto flows = d.flows();
-    nf = collect(flows, FlowProto::kNetflowV5, h1, h2);
-    sf = collect(flows, FlowProto::kSflowV5, h1, h2);
-    ipfix = collect(flows, FlowProto::kIpfix, h1, h2);
-    if (nf.tcp_bytes >= kTransfer && ipfix.tcp_bytes >= kTransfer && sf.tcp_bytes >= kTransfer &&
-        nf.icmp_packets >= kPings && ipfix.icmp_packets >= kPings && sf.icmp_packets >= kPings) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  auto seen = waitForTraffic(d, h1, h2);
+  const Seen& nf = seen.netflow;
+  const Seen& sf = seen.sflow;
+  const Seen& ipfix = seen.ipfix;
   SCOPED_TRACE(d.status().dump(2));
   EXPECT_GE(nf.tcp_bytes, kTransfer);
   EXPECT_GE(ipfix.tcp_bytes, kTransfer);
