@@ -515,13 +515,17 @@ void readBridges(Reader& r, const YAML::Node& root, std::vector<BridgeRule>& out
       b.ipfix.emplace();
       if (r.map(i, ip,
                 {"sampling", "obs_domain_id", "obs_point_id", "cache_active_timeout",
-                 "cache_max_flows", "targets"})) {
+                 "cache_max_flows", "targets", "collector_set_id"})) {
         r.uint(i, "sampling", ip, b.ipfix->sampling, 1, 0xffffffffu);
         r.uint(i, "obs_domain_id", ip, b.ipfix->obs_domain_id, 0, 0xffffffffu);
         r.uint(i, "obs_point_id", ip, b.ipfix->obs_point_id, 0, 0xffffffffu);
         r.seconds(i, "cache_active_timeout", ip, b.ipfix->cache_active_timeout, 1, 4200);
         r.uint(i, "cache_max_flows", ip, b.ipfix->cache_max_flows, 1, 4294967295u);
         readTargets(r, i, ip, b.ipfix->targets);
+        uint32_t id = 0;
+        if (r.uint(i, "collector_set_id", ip, id, 0, 0xffffffffu)) {
+          b.ipfix->collector_set_id = id;
+        }
       }
     }
     YAML::Node f = n["netflow"];
@@ -761,6 +765,9 @@ std::string dump(const Config& c) {
       out << YAML::Key << "cache_active_timeout" << YAML::Value << b.ipfix->cache_active_timeout;
       out << YAML::Key << "cache_max_flows" << YAML::Value << b.ipfix->cache_max_flows;
       targets(b.ipfix->targets);
+      if (b.ipfix->collector_set_id) {
+        out << YAML::Key << "collector_set_id" << YAML::Value << *b.ipfix->collector_set_id;
+      }
       out << YAML::EndMap;
     }
     if (b.netflow) {

@@ -76,6 +76,10 @@ struct IpfixExport {
   uint32_t cache_active_timeout = 60;  // seconds
   uint32_t cache_max_flows = 4096;     // never 0 by default: 0 disables OVS's flow cache
   std::vector<std::string> targets;
+  // Per-flow IPFIX: also own a Flow_Sample_Collector_Set {id, bridge, IPFIX row with the same
+  // targets and cache settings}, the target of OpenFlow sample(collector_set_id=ID) actions.
+  // Unset = none.
+  std::optional<uint32_t> collector_set_id;
   bool operator==(const IpfixExport&) const = default;
 };
 

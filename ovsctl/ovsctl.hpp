@@ -4,10 +4,11 @@
 //
 // Model. Desired state = the config's bridge rules applied to the bridges that exist (a bridge
 // takes the FIRST rule whose `match` names or globs it); actual state = a replica of OVSDB's
-// Bridge/sFlow/IPFIX/NetFlow rows (plus Open_vSwitch/Port/Interface, monitored for later use).
-// The difference is a Plan: per bridge, per protocol, an action old -> new, applied as ONE
-// transaction guarded by `wait` ops on every row and column the plan read; if any of them changed
-// in between (a conflict) nothing is written and the plan is recomputed from the fresh replica.
+// Bridge/sFlow/IPFIX/NetFlow/Flow_Sample_Collector_Set rows (plus Open_vSwitch/Port/Interface,
+// monitored for later use). The difference is a Plan: per bridge, per protocol, an action old ->
+// new, applied as ONE transaction guarded by `wait` ops on every row and column the plan read; if
+// any of them changed in between (a conflict) nothing is written and the plan is recomputed from
+// the fresh replica.
 //
 // Ownership. Rows this daemon creates carry external_ids {net-collector-owner=<owner_id>}. Rows
 // without that tag (or with another owner id) are "foreign": left alone and reported, unless the
@@ -47,8 +48,13 @@ Target targetFromListeners(const config::CollectorConfig& collector);
 // The owner tag the daemon and the CLI put on rows they create: "net-collector@<hostname>".
 std::string defaultOwnerId();
 
-enum class Protocol { Sflow, Ipfix, Netflow };
-const char* toString(Protocol p);  // "sflow", "ipfix", "netflow"
+// IpfixFlow = per-flow IPFIX (ipfix.collector_set_id): a Flow_Sample_Collector_Set row {id,
+// bridge, ipfix -> an IPFIX row of its own} that OpenFlow sample(collector_set_id=ID) actions
+// export through. Its IPFIX row is referenced by the set, not by the bridge; a set with the same id
+// on the same bridge made by someone else is foreign (takeover: true updates it in place and tags
+// it and its IPFIX row). Remove deletes the set (its IPFIX row goes with it).
+enum class Protocol { Sflow, Ipfix, Netflow, IpfixFlow };
+const char* toString(Protocol p);  // "sflow", "ipfix", "netflow", "ipfix_flow"
 
 enum class Action {
   Ok,        // owned (or taken over) row matches the config
@@ -56,7 +62,8 @@ enum class Action {
   Update,    // owned row differs: update the changed columns in place (same row uuid)
   TakeOver,  // foreign row, rule has takeover: true: update in place and tag it as ours
   Refresh,   // owned IPFIX row whose templates the collector lacks: re-create it so OVS re-sends
-  Remove,    // owned row no longer wanted: clear the bridge's reference (OVSDB deletes the row)
+  Remove,    // owned row no longer wanted: clear the bridge's reference (OVSDB deletes the row);
+             // an owned collector set (ipfix_flow) is deleted
   Foreign,   // foreign row where the config wants an export: left alone, reported
   Unmanaged  // foreign row, config wants nothing here: left alone
 };
@@ -97,6 +104,8 @@ struct Plan {
 std::string formatPlan(const Plan& plan);
 // {"owner","endpoint","ok","changes","errors","warnings","bridges":[{"name","uuid","rule",
 //  "protocols":{"sflow":{"action","row","owner","actual","desired","changes","note"},...}}],
+// (a second entry of the same protocol on one bridge, e.g. two stale ipfix_flow sets to remove,
+// is keyed "ipfix_flow#<row uuid prefix>")
 //  "transaction":[...]}
 nlohmann::json toJson(const Plan& plan);
 

@@ -63,7 +63,7 @@ void printStatus(const nlohmann::json& s) {
           changes += (changes.empty() ? "" : "; ") + c.get<std::string>();
         }
       }
-      std::cout << fmt::format("  {:<8} {:<10} {}{}\n", proto, p.value("action", ""), changes,
+      std::cout << fmt::format("  {:<10} {:<10} {}{}\n", proto, p.value("action", ""), changes,
                                p.value("note", std::string()).empty()
                                    ? ""
                                    : " (" + p.value("note", std::string()) + ")");

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
+#include <set>
 #include <sstream>
 
 namespace nc::ovsctl {
@@ -19,6 +21,8 @@ const char* toString(Protocol p) {
       return "ipfix";
     case Protocol::Netflow:
       return "netflow";
+    case Protocol::IpfixFlow:
+      return "ipfix_flow";
   }
   return "?";
 }
@@ -121,7 +125,7 @@ std::string formatPlan(const Plan& plan) {
     }
     for (const auto& p : b.protocols) {
       std::string row = p.row_uuid.empty() ? "-" : p.row_uuid.substr(0, 8);
-      out << fmt::format("  {:<8} {:<9} {:<8}", toString(p.protocol), toString(p.action), row);
+      out << fmt::format("  {:<10} {:<9} {:<8}", toString(p.protocol), toString(p.action), row);
       std::string detail;
       for (size_t i = 0; i < p.changes.size(); ++i) {
         detail += (i ? ", " : "") + p.changes[i];
@@ -162,13 +166,17 @@ nlohmann::json toJson(const Plan& plan) {
     nlohmann::json jb = {{"name", b.name}, {"uuid", b.uuid}, {"rule", b.rule}};
     jb["protocols"] = nlohmann::json::object();
     for (const auto& p : b.protocols) {
-      jb["protocols"][toString(p.protocol)] = {{"action", toString(p.action)},
-                                               {"row", p.row_uuid},
-                                               {"owner", p.row_owner},
-                                               {"actual", p.actual},
-                                               {"desired", p.desired},
-                                               {"changes", p.changes},
-                                               {"note", p.note}};
+      std::string key = toString(p.protocol);
+      if (jb["protocols"].contains(key)) {
+        key += "#" + p.row_uuid.substr(0, 8);
+      }
+      jb["protocols"][key] = {{"action", toString(p.action)},
+                              {"row", p.row_uuid},
+                              {"owner", p.row_owner},
+                              {"actual", p.actual},
+                              {"desired", p.desired},
+                              {"changes", p.changes},
+                              {"note", p.note}};
     }
     j["bridges"].push_back(std::move(jb));
   }
@@ -198,6 +206,10 @@ struct ProtoInfo {
   const char* table;   // "sFlow"
   const char* column;  // Bridge column: "sflow"
 };
+constexpr const char* kCollectorSetTable = "Flow_Sample_Collector_Set";
+// IPFIX columns that apply to flow-based sampling (sampling and the observation ids come from the
+// OpenFlow sample action; ovs-vswitchd.conf.db(5), IPFIX table).
+constexpr const char* kFlowIpfixColumns[] = {"targets", "cache_active_timeout", "cache_max_flows"};
 constexpr ProtoInfo kProtocols[] = {
     {Protocol::Sflow, "sFlow", "sflow"},
     {Protocol::Ipfix, "IPFIX", "ipfix"},
@@ -278,6 +290,10 @@ ovsdb::MonitorSpec monitorSpec() {
       {"NetFlow",
        {"targets", "active_timeout", "engine_type", "engine_id", "add_id_to_interface",
         "external_ids"}},
+      // Always monitored (not only when a rule has collector_set_id): dropping the key, or
+      // `provision remove` with no rules, must still see the sets we own to delete them. The
+      // table is small (one row per bridge and collector set id).
+      {kCollectorSetTable, {"id", "bridge", "ipfix", "external_ids"}},
   };
 }
 
@@ -356,6 +372,8 @@ Json desiredColumns(const config::BridgeRule& rule, Protocol p, const Target& ta
       cols["add_id_to_interface"] = n.add_id_to_interface;
       break;
     }
+    case Protocol::IpfixFlow:
+      break;  // planCollectorSet()
   }
   return cols;
 }
@@ -368,6 +386,8 @@ bool wants(const config::BridgeRule& rule, Protocol p) {
       return rule.ipfix.has_value();
     case Protocol::Netflow:
       return rule.netflow.has_value();
+    case Protocol::IpfixFlow:
+      return rule.ipfix.has_value() && rule.ipfix->collector_set_id.has_value();
   }
   return false;
 }
@@ -390,6 +410,275 @@ Json waitOp(const std::string& table, const std::string& uuid, const Json& row) 
           {"rows", Json::array({row})}};
 }
 
+Json uuidWhere(const std::string& uuid) {
+  return Json::array({Json::array({"_uuid", "==", ovsdb::uuidAtom(uuid)})});
+}
+
+// Everything planCollectorSet() needs from computePlan().
+struct CollectorSetCtx {
+  const ovsdb::Replica& replica;
+  const PlanInput& input;
+  Plan& plan;
+  BridgePlan& bp;
+  const config::BridgeRule* rule;
+  const std::vector<std::string>& sets;          // Flow_Sample_Collector_Set rows of the bridge
+  const std::map<std::string, int>& ipfix_refs;  // IPFIX row uuid -> references to it
+  int& named;
+  Json& guard_ops;
+  Json& change_ops;
+};
+
+// Per-flow IPFIX of one bridge: the wanted Flow_Sample_Collector_Set (ipfix.collector_set_id) and
+// the IPFIX row it references, flattened into one entry {id, targets, cache_*}. An owned set with
+// another id is re-used (id updated in place); other owned sets are deleted (the IPFIX row they
+// reference goes with them: it is not a root row).
+void planCollectorSet(CollectorSetCtx& c) {
+  const auto& replica = c.replica;
+  const auto& schema = replica.schema();
+  const config::BridgeRule* rule = c.rule;
+  const bool want = rule != nullptr && wants(*rule, Protocol::IpfixFlow);
+  const std::string where = fmt::format("bridge {} {}", c.bp.name, toString(Protocol::IpfixFlow));
+  if (schema.tables.count(kCollectorSetTable) == 0 || schema.tables.count("IPFIX") == 0) {
+    if (want) {
+      c.plan.warnings.push_back(where +
+                                ": no Flow_Sample_Collector_Set table in this OVS "
+                                "schema; collector_set_id ignored");
+    }
+    return;
+  }
+  const std::string table = kCollectorSetTable;
+  auto idOf = [&](const ovsdb::Row& row) {
+    auto el = ovsdb::setElements(replica.get(table, row, "id"));
+    return el.empty() || !el[0].is_number_integer() ? int64_t{-1} : el[0].get<int64_t>();
+  };
+  auto ownerOf = [&](const ovsdb::Row& row) {
+    auto ext = ovsdb::stringMap(replica.get(table, row, "external_ids"));
+    return ext.count(kOwnerKey) != 0 ? ext[kOwnerKey] : std::string();
+  };
+  auto ipfixOf = [&](const ovsdb::Row& row) {
+    auto refs = ovsdb::setElements(replica.get(table, row, "ipfix"));
+    return refs.empty() ? std::string() : ovsdb::uuidString(refs[0]);
+  };
+  auto plain = [&](const std::string& col, const Json& v) {
+    const ovsdb::ColumnType* ct = schema.column(col == "id" ? table : "IPFIX", col);
+    return ct != nullptr ? ovsdb::toPlain(*ct, v) : v;
+  };
+  auto plainRow = [&](const Json& row) {
+    Json out = Json::object();
+    for (const auto& [col, v] : row.items()) {
+      out[col] = plain(col, v);
+    }
+    return out;
+  };
+  // Actual flattened columns of a set: its id + its IPFIX row's flow columns.
+  auto actualOf = [&](const ovsdb::Row& row) {
+    Json a = Json::object();
+    a["id"] = replica.get(table, row, "id");
+    const ovsdb::Row* irow = replica.row("IPFIX", ipfixOf(row));
+    for (const char* col : kFlowIpfixColumns) {
+      if (schema.column("IPFIX", col) != nullptr) {
+        a[col] = irow != nullptr ? replica.get("IPFIX", *irow, col) : Json();
+      }
+    }
+    return a;
+  };
+  auto fcsGuard = [&](const std::string& uuid, const ovsdb::Row& row) {
+    Json g = Json::object();
+    for (const char* col : {"id", "bridge", "ipfix", "external_ids"}) {
+      g[col] = replica.get(table, row, col);
+    }
+    return waitOp(table, uuid, g);
+  };
+
+  // The bridge's sets: the one with the wanted id, the other owned ones, the foreign ones.
+  const int64_t want_id = want ? static_cast<int64_t>(*rule->ipfix->collector_set_id) : -1;
+  std::string ruuid;
+  std::vector<std::string> owned_others;
+  std::vector<std::string> foreign_ids;
+  for (const auto& uuid : c.sets) {
+    const ovsdb::Row& row = *replica.row(table, uuid);
+    if (want && idOf(row) == want_id) {
+      ruuid = uuid;
+    } else if (ownerOf(row) == c.input.owner_id) {
+      owned_others.push_back(uuid);
+    } else {
+      foreign_ids.push_back(std::to_string(idOf(row)));
+    }
+  }
+  if (want && ruuid.empty() && !owned_others.empty()) {
+    ruuid = owned_others.front();  // ours with an old id: update the id in place
+    owned_others.erase(owned_others.begin());
+  }
+
+  if (want) {
+    ProtocolPlan pp;
+    pp.protocol = Protocol::IpfixFlow;
+    // Desired: the id plus the per-bridge IPFIX export's targets and cache settings (its errors
+    // are reported by the ipfix entry already).
+    std::vector<std::string> dup_errors;
+    Json natural = desiredColumns(*rule, Protocol::Ipfix, c.input.target, dup_errors, where);
+    Json desired = Json::object();
+    desired["id"] = ovsdb::normalize(*schema.column(table, "id"), Json(want_id));
+    for (const char* col : kFlowIpfixColumns) {
+      if (const ovsdb::ColumnType* ct = schema.column("IPFIX", col)) {
+        desired[col] = ovsdb::normalize(*ct, natural[col]);
+      }
+    }
+    Json ipfix_desired = desired;
+    ipfix_desired.erase("id");
+    pp.desired = plainRow(desired);
+
+    const ovsdb::Row* arow = ruuid.empty() ? nullptr : replica.row(table, ruuid);
+    std::map<std::string, std::string> tag = {{kOwnerKey, c.input.owner_id}};
+    const std::string uuid_name = fmt::format("nc_{}_ipfix_flow", c.named++);
+    if (arow == nullptr) {
+      pp.action = Action::Create;
+      for (const auto& [col, v] : desired.items()) {
+        pp.changes.push_back(fmt::format("{}: {}", col, compact(plain(col, v))));
+      }
+      // Guard: still no set with this id on the bridge (the (id, bridge) index would reject it).
+      c.guard_ops.push_back(
+          {{"op", "wait"},
+           {"table", table},
+           {"timeout", 0},
+           {"where", Json::array({Json::array({"id", "==", desired["id"]}),
+                                  Json::array({"bridge", "==", ovsdb::uuidAtom(c.bp.uuid)})})},
+           {"columns", Json::array({"id"})},
+           {"until", "=="},
+           {"rows", Json::array()}});
+      Json irow = ipfix_desired;
+      irow["external_ids"] = ovsdb::makeStringMap(tag);
+      c.change_ops.push_back(
+          {{"op", "insert"}, {"table", "IPFIX"}, {"uuid-name", uuid_name}, {"row", irow}});
+      c.change_ops.push_back({{"op", "insert"},
+                              {"table", table},
+                              {"row",
+                               {{"id", desired["id"]},
+                                {"bridge", ovsdb::uuidAtom(c.bp.uuid)},
+                                {"ipfix", ovsdb::namedUuid(uuid_name)},
+                                {"external_ids", ovsdb::makeStringMap(tag)}}}});
+    } else {
+      pp.row_uuid = ruuid;
+      pp.row_owner = ownerOf(*arow);
+      const bool owned = pp.row_owner == c.input.owner_id;
+      Json actual = actualOf(*arow);
+      pp.actual = plainRow(actual);
+      std::vector<std::string> changed;
+      for (const auto& [col, v] : desired.items()) {
+        if (actual[col] != v) {
+          changed.push_back(col);
+          pp.changes.push_back(fmt::format("{}: {} -> {}", col, compact(plain(col, actual[col])),
+                                           compact(plain(col, v))));
+        }
+      }
+      const std::string iuuid = ipfixOf(*arow);
+      const ovsdb::Row* irow = replica.row("IPFIX", iuuid);
+      // An IPFIX row someone else also points at (e.g. a Bridge.ipfix) is never changed: the set
+      // gets an IPFIX row of its own.
+      const bool shared = irow != nullptr && c.ipfix_refs.at(iuuid) > 1;
+      const bool new_ipfix = irow == nullptr || shared;
+      if (owned || rule->takeover) {
+        if (!owned) {
+          pp.action = Action::TakeOver;
+          pp.note = pp.row_owner.empty()
+                        ? "collector set created by someone else; taken over (takeover: true)"
+                        : fmt::format("collector set owned by '{}'; taken over (takeover: true)",
+                                      pp.row_owner);
+        } else {
+          pp.action = changed.empty() && !new_ipfix ? Action::Ok : Action::Update;
+        }
+        if (shared) {
+          pp.note += (pp.note.empty() ? "" : "; ") +
+                     std::string("its IPFIX row is shared: the set gets its own");
+        }
+      } else {
+        pp.action = Action::Foreign;
+        pp.note = pp.row_owner.empty()
+                      ? "collector set created by someone else; left alone (takeover: true "
+                        "manages it)"
+                      : fmt::format(
+                            "collector set owned by '{}'; left alone (takeover: true "
+                            "manages it)",
+                            pp.row_owner);
+      }
+      if (pp.action == Action::Update || pp.action == Action::TakeOver) {
+        c.guard_ops.push_back(fcsGuard(ruuid, *arow));
+        Json fcs_update = Json::object();
+        if (actual["id"] != desired["id"]) {
+          fcs_update["id"] = desired["id"];
+        }
+        if (new_ipfix) {
+          Json row = ipfix_desired;
+          row["external_ids"] = ovsdb::makeStringMap(tag);
+          c.change_ops.push_back(
+              {{"op", "insert"}, {"table", "IPFIX"}, {"uuid-name", uuid_name}, {"row", row}});
+          fcs_update["ipfix"] = ovsdb::namedUuid(uuid_name);
+        } else {
+          Json guard = Json::object();
+          Json row = Json::object();
+          for (const auto& [col, v] : ipfix_desired.items()) {
+            guard[col] = actual[col];
+            if (actual[col] != v) {
+              row[col] = v;
+            }
+          }
+          auto iext = ovsdb::stringMap(replica.get("IPFIX", *irow, "external_ids"));
+          guard["external_ids"] = replica.get("IPFIX", *irow, "external_ids");
+          if (iext[kOwnerKey] != c.input.owner_id) {
+            iext[kOwnerKey] = c.input.owner_id;
+            row["external_ids"] = ovsdb::makeStringMap(iext);
+          }
+          c.guard_ops.push_back(waitOp("IPFIX", iuuid, guard));
+          if (!row.empty()) {
+            c.change_ops.push_back(
+                {{"op", "update"}, {"table", "IPFIX"}, {"where", uuidWhere(iuuid)}, {"row", row}});
+          }
+        }
+        if (!owned) {
+          auto ext = ovsdb::stringMap(replica.get(table, *arow, "external_ids"));
+          ext[kOwnerKey] = c.input.owner_id;
+          fcs_update["external_ids"] = ovsdb::makeStringMap(ext);
+        }
+        if (!fcs_update.empty()) {
+          c.change_ops.push_back({{"op", "update"},
+                                  {"table", table},
+                                  {"where", uuidWhere(ruuid)},
+                                  {"row", fcs_update}});
+        }
+      }
+    }
+    c.bp.protocols.push_back(std::move(pp));
+  }
+
+  // Owned sets not (or no longer) wanted: delete them.
+  for (const auto& uuid : owned_others) {
+    const ovsdb::Row& row = *replica.row(table, uuid);
+    ProtocolPlan pp;
+    pp.protocol = Protocol::IpfixFlow;
+    pp.action = Action::Remove;
+    pp.row_uuid = uuid;
+    pp.row_owner = c.input.owner_id;
+    pp.actual = plainRow(actualOf(row));
+    pp.note = want              ? fmt::format("collector set id {} no longer wanted", idOf(row))
+              : rule != nullptr ? fmt::format("not in rule {}", c.bp.rule)
+                                : "no rule matches";
+    c.guard_ops.push_back(fcsGuard(uuid, row));
+    c.change_ops.push_back({{"op", "delete"}, {"table", table}, {"where", uuidWhere(uuid)}});
+    c.bp.protocols.push_back(std::move(pp));
+  }
+  if (!want && owned_others.empty() && rule != nullptr && !foreign_ids.empty()) {
+    ProtocolPlan pp;
+    pp.protocol = Protocol::IpfixFlow;
+    pp.action = Action::Unmanaged;
+    std::string ids;
+    for (const auto& id : foreign_ids) {
+      ids += (ids.empty() ? "" : ", ") + id;
+    }
+    pp.note = fmt::format("collector set(s) {} not ours and not in the config; left alone", ids);
+    c.bp.protocols.push_back(std::move(pp));
+  }
+}
+
 }  // namespace
 
 Plan computePlan(const ovsdb::Replica& replica, const PlanInput& input) {
@@ -406,6 +695,34 @@ Plan computePlan(const ovsdb::Replica& replica, const PlanInput& input) {
     bridges.emplace_back(name.is_string() ? name.get<std::string>() : uuid, uuid);
   }
   std::sort(bridges.begin(), bridges.end());
+  // Flow_Sample_Collector_Set rows per bridge, and how many rows reference each IPFIX row.
+  std::map<std::string, std::vector<std::string>> sets_of;  // bridge uuid -> set uuids
+  std::map<std::string, int> ipfix_refs;
+  for (const auto& [uuid, row] : replica.table(kCollectorSetTable)) {
+    for (const auto& b : ovsdb::setElements(replica.get(kCollectorSetTable, row, "bridge"))) {
+      sets_of[ovsdb::uuidString(b)].push_back(uuid);
+    }
+    for (const auto& i : ovsdb::setElements(replica.get(kCollectorSetTable, row, "ipfix"))) {
+      ++ipfix_refs[ovsdb::uuidString(i)];
+    }
+  }
+  for (const auto& [uuid, row] : replica.table("Bridge")) {
+    for (const auto& i : ovsdb::setElements(replica.get("Bridge", row, "ipfix"))) {
+      ++ipfix_refs[ovsdb::uuidString(i)];
+    }
+  }
+  static const std::vector<std::string> kNoSets;
+  // Bridges in Open_vSwitch.bridges. A Bridge row outside it was deleted (ovs-vsctl del-br) but is
+  // kept alive by a Flow_Sample_Collector_Set's strong reference: no rule applies to it, so our
+  // sets on it are deleted (and the row with them). Without an Open_vSwitch row (hand-made unit
+  // test replicas) every bridge counts.
+  std::set<std::string> attached;
+  const bool root_known = !replica.table("Open_vSwitch").empty();
+  for (const auto& [uuid, row] : replica.table("Open_vSwitch")) {
+    for (const auto& b : ovsdb::setElements(replica.get("Open_vSwitch", row, "bridges"))) {
+      attached.insert(ovsdb::uuidString(b));
+    }
+  }
 
   Json ops = Json::array();
   int named = 0;  // uuid-name counter
@@ -414,7 +731,8 @@ Plan computePlan(const ovsdb::Replica& replica, const PlanInput& input) {
     BridgePlan bp;
     bp.name = bname;
     bp.uuid = buuid;
-    for (size_t i = 0; i < rules.size(); ++i) {
+    const bool detached = root_known && attached.count(buuid) == 0;
+    for (size_t i = 0; i < rules.size() && !detached; ++i) {
       bool match = false;
       for (const auto& pat : rules[i].match) {
         match = match || fnmatch(pat.c_str(), bname.c_str(), 0) == 0;
@@ -600,6 +918,12 @@ Plan computePlan(const ovsdb::Replica& replica, const PlanInput& input) {
       }
       bp.protocols.push_back(std::move(pp));
     }
+    auto sets = sets_of.find(buuid);
+    CollectorSetCtx cs{replica,    input, plan,
+                       bp,         rule,  sets == sets_of.end() ? kNoSets : sets->second,
+                       ipfix_refs, named, guard_ops,
+                       change_ops};
+    planCollectorSet(cs);
 
     if (!guard_ops.empty() || !change_ops.empty() || !bridge_update.empty()) {
       Json bguard = Json::object();
@@ -623,6 +947,12 @@ Plan computePlan(const ovsdb::Replica& replica, const PlanInput& input) {
              {"where", Json::array({Json::array({"_uuid", "==", ovsdb::uuidAtom(buuid)})})},
              {"row", bridge_update}});
       }
+    }
+    if (detached && !bp.protocols.empty()) {
+      plan.warnings.push_back(fmt::format(
+          "bridge {} ({}) is not in Open_vSwitch.bridges (deleted; kept by a collector set): "
+          "removing our rows from it",
+          bname, buuid.substr(0, 8)));
     }
     if (bp.rule >= 0 || !bp.protocols.empty()) {
       plan.bridges.push_back(std::move(bp));

@@ -1,11 +1,13 @@
 // nc_ovsctl against a REAL ovsdb-server + ovs-vswitchd (tests/harness): initial provisioning,
 // a bridge appearing later, repair of hand changes, foreign rows and takeover, in-place updates,
-// protocol removal, ovsdb-server restart, one-shot plan/apply/remove, invalid config, and a TCP
-// endpoint kept alive by echo. Times are measured with a monotonic clock and printed; the
-// "within 1 s" requirements are asserted loosely (3 s) since this is a shared machine.
+// protocol removal, per-flow IPFIX collector sets, ovsdb-server restart, one-shot
+// plan/apply/remove, invalid config, and a TCP endpoint kept alive by echo. Times are measured with
+// a monotonic clock and printed; the "within 1 s" requirements are asserted loosely (3 s) since
+// this is a shared machine.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -323,6 +325,131 @@ TEST(OvsctlTest, SamplingChangeInPlaceAndProtocolRemoval) {
   EXPECT_EQ(get(h, "NetFlow", nf, "active_timeout"), "30");
 }
 
+// `find Flow_Sample_Collector_Set id=N` -> row uuids.
+std::vector<std::string> collectorSets(const OvsHarness& h, const std::string& id) {
+  std::istringstream in(
+      h.vsctl({"--bare", "--columns=_uuid", "find", "Flow_Sample_Collector_Set", "id=" + id}));
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) {
+      out.push_back(line);
+    }
+  }
+  return out;
+}
+
+TEST(OvsctlTest, PerFlowIpfixCollectorSet) {
+  REQUIRE_OVS();
+  OvsHarness h(harnessOptions());
+  const std::string br0 = get(h, "Bridge", "br0", "_uuid");
+  // Someone else's collector set (another id) on the same bridge: must survive everything.
+  h.vsctl({"--", "--id=@i", "create", "IPFIX", "targets=\"127.0.0.1:9996\"", "--", "create",
+           "Flow_Sample_Collector_Set", "id=9", "bridge=" + br0, "ipfix=@i"});
+  const auto foreign = collectorSets(h, "9");
+  ASSERT_EQ(foreign.size(), 1u);
+
+  config::BridgeRule r;
+  r.match = {"br0"};
+  r.ipfix.emplace();
+  r.ipfix->cache_max_flows = 1000;
+  r.ipfix->collector_set_id = 5;
+  std::string set;
+  {
+    Running p(h.dbRemote(), {r});
+    long long ms = waitFor([&] { return collectorSets(h, "5").size() == 1; });
+    std::printf("collector set 5 created after %lld ms\n", ms);
+    ASSERT_GE(ms, 0) << p.status().dump(2);
+    std::printf("%s", h.vsctl({"list", "Flow_Sample_Collector_Set"}).c_str());
+    set = collectorSets(h, "5")[0];
+    EXPECT_EQ(get(h, "Flow_Sample_Collector_Set", set, "bridge"), br0);
+    EXPECT_TRUE(ownedBy(h, "Flow_Sample_Collector_Set", set));
+    const std::string fi = get(h, "Flow_Sample_Collector_Set", set, "ipfix");
+    EXPECT_NE(fi, get(h, "Bridge", "br0", "ipfix"));  // its own IPFIX row, not the bridge's
+    EXPECT_EQ(get(h, "IPFIX", fi, "targets"), "[\"127.0.0.1:4739\"]");
+    EXPECT_EQ(get(h, "IPFIX", fi, "cache_max_flows"), "1000");
+    EXPECT_TRUE(ownedBy(h, "IPFIX", fi));
+    ASSERT_GE(waitFor([&] {
+                const Json st = protoStatus(p.status(), "br0", "ipfix_flow");
+                return !st.is_null() && st["action"] == "ok" && p.status()["pending_changes"] == 0;
+              }),
+              0)
+        << p.status().dump(2);
+    EXPECT_EQ(protoStatus(p.status(), "br0", "ipfix_flow")["actual"]["id"], 5);
+
+    // A hand change of its IPFIX row is repaired in place; a reconcile makes no duplicate.
+    h.vsctl({"--no-wait", "set", "IPFIX", fi, "cache_max_flows=7"});
+    ms = waitFor([&] { return get(h, "IPFIX", fi, "cache_max_flows") == "1000"; });
+    std::printf("hand change of the set's IPFIX row repaired after %lld ms\n", ms);
+    ASSERT_GE(ms, 0);
+    p->reconfigure({r});
+    std::this_thread::sleep_for(400ms);
+    EXPECT_EQ(collectorSets(h, "5"), std::vector<std::string>{set});
+    EXPECT_EQ(get(h, "Flow_Sample_Collector_Set", set, "ipfix"), fi);
+    EXPECT_EQ(uuids(h, "Flow_Sample_Collector_Set").size(), 2u);
+    EXPECT_EQ(uuids(h, "IPFIX").size(), 3u);  // bridge's, set 5's, the foreign set's
+
+    // New id: same row, updated in place.
+    r.ipfix->collector_set_id = 6;
+    p->reconfigure({r});
+    ms = waitFor([&] { return collectorSets(h, "6").size() == 1; });
+    ASSERT_GE(ms, 0) << p.status().dump(2);
+    EXPECT_EQ(collectorSets(h, "6")[0], set);
+    EXPECT_TRUE(collectorSets(h, "5").empty());
+
+    // Key dropped: our set (and its IPFIX row) deleted; the bridge's IPFIX and the foreign set
+    // stay.
+    const std::string bridge_ipfix = get(h, "Bridge", "br0", "ipfix");
+    r.ipfix->collector_set_id.reset();
+    p->reconfigure({r});
+    ms = waitFor([&] { return collectorSets(h, "6").empty(); });
+    std::printf("collector set removed after %lld ms\n", ms);
+    ASSERT_GE(ms, 0) << p.status().dump(2);
+    EXPECT_EQ(uuids(h, "Flow_Sample_Collector_Set"), foreign);
+    EXPECT_EQ(get(h, "Bridge", "br0", "ipfix"), bridge_ipfix);
+    ASSERT_GE(waitFor([&] { return uuids(h, "IPFIX").size() == 2; }), 0);  // fi collected
+    const auto left = uuids(h, "IPFIX");
+    EXPECT_EQ(std::find(left.begin(), left.end(), fi), left.end());
+  }
+
+  // A bridge with our set deleted by hand (del-br): the set's strong reference would keep the
+  // Bridge row alive; the next apply deletes the set and the row goes with it.
+  {
+    h.vsctl({"add-br", "brfcs", "--", "set", "Bridge", "brfcs", "datapath_type=netdev"});
+    config::Config c2;
+    c2.ovsdb.endpoint = h.dbRemote();
+    c2.bridges = {r};
+    c2.bridges[0].match = {"brfcs"};
+    c2.bridges[0].ipfix->collector_set_id = 11;
+    ASSERT_TRUE(apply(c2, kTarget, kOwner).ok);
+    ASSERT_EQ(collectorSets(h, "11").size(), 1u);
+    h.vsctl({"del-br", "brfcs"});
+    EXPECT_EQ(uuids(h, "Bridge").size(), 2u);  // the deleted bridge lingers...
+    ApplyResult again = apply(c2, kTarget, kOwner);
+    ASSERT_TRUE(again.ok) << again.error;
+    std::printf("after del-br:\n%s", formatPlan(again.plan).c_str());
+    EXPECT_TRUE(collectorSets(h, "11").empty());
+    EXPECT_EQ(uuids(h, "Bridge").size(), 1u);  // ...until our set is gone
+    ASSERT_TRUE(removeOwned(c2.ovsdb, kOwner).ok);
+  }
+
+  // One-shot apply, then removeOwned: owned sets go, the foreign one stays.
+  r.ipfix->collector_set_id = 5;
+  config::Config cfg;
+  cfg.ovsdb.endpoint = h.dbRemote();
+  cfg.bridges = {r};
+  ApplyResult ar = apply(cfg, kTarget, kOwner);
+  ASSERT_TRUE(ar.ok) << ar.error;
+  EXPECT_EQ(collectorSets(h, "5").size(), 1u);
+  EXPECT_EQ(plan(cfg, kTarget, kOwner).changeCount(), 0u);
+  ApplyResult rm = removeOwned(cfg.ovsdb, kOwner);
+  ASSERT_TRUE(rm.ok) << rm.error;
+  std::printf("remove:\n%s", formatPlan(rm.plan).c_str());
+  EXPECT_EQ(rm.changes, 2u);  // the bridge's IPFIX and the collector set
+  EXPECT_TRUE(collectorSets(h, "5").empty());
+  EXPECT_EQ(uuids(h, "Flow_Sample_Collector_Set"), foreign);
+  EXPECT_EQ(uuids(h, "IPFIX").size(), 1u);  // the foreign set's
+}
+
 TEST(OvsctlTest, ReconnectsAfterOvsdbRestartWithoutDuplicates) {
   REQUIRE_OVS();
   OvsHarness h(harnessOptions());
@@ -393,7 +520,7 @@ TEST(OvsctlTest, OneShotPlanApplyRemoveAndInvalidConfig) {
   const std::string text = formatPlan(pl);
   std::printf("plan:\n%s", text.c_str());
   EXPECT_NE(text.find("bridge br0 (rule 0)"), std::string::npos);
-  EXPECT_NE(text.find("sflow    create"), std::string::npos);
+  EXPECT_NE(text.find("sflow      create"), std::string::npos);
   EXPECT_NE(text.find("sampling: 256"), std::string::npos);
   EXPECT_NE(text.find("3 change(s) in one transaction"), std::string::npos);
   EXPECT_EQ(text.find("bridge br1"), std::string::npos);  // no rule, nothing owned

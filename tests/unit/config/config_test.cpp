@@ -142,6 +142,14 @@ const BadCase kBad[] = {
      "f.yaml:2:5: bridges[0]: declares no export: add sflow, ipfix and/or netflow"},
     {"cache_max_flows zero", "bridges:\n  - ipfix: {cache_max_flows: 0}\n",
      "f.yaml:2:30: bridges[0].ipfix.cache_max_flows: must be 1..4294967295 (got 0)"},
+    {"collector_set_id range", "bridges:\n  - ipfix: {collector_set_id: 4294967296}\n",
+     "f.yaml:2:31: bridges[0].ipfix.collector_set_id: must be 0..4294967295 (got 4294967296)"},
+    {"collector_set_id negative", "bridges:\n  - ipfix: {collector_set_id: -1}\n",
+     "f.yaml:2:31: bridges[0].ipfix.collector_set_id: must be a whole number 0..4294967295 (got "
+     "'-1')"},
+    {"collector_set_id outside ipfix", "bridges:\n  - sflow: {collector_set_id: 5}\n",
+     "f.yaml:2:13: bridges[0].sflow.collector_set_id: unknown key (known keys: sampling, polling, "
+     "header, agent, targets)"},
     {"bool", "ovsdb: {enabled: maybe}\n",
      "f.yaml:1:18: ovsdb.enabled: must be true or false (got 'maybe')"},
     {"log level", "log: {level: loud}\n",
@@ -182,16 +190,31 @@ TEST(Config, MissingFileIsOneClearError) {
             "directory");
 }
 
+TEST(Config, IpfixCollectorSetId) {
+  auto res = loadString(
+      "bridges:\n  - match: br0\n    ipfix: {collector_set_id: 4294967295}\n  - match: br1\n"
+      "    ipfix: {sampling: 8}\n",
+      "f.yaml");
+  ASSERT_TRUE(res.ok()) << res.errors.front().toString();
+  ASSERT_EQ(res.config.bridges.size(), 2u);
+  EXPECT_EQ(res.config.bridges[0].ipfix->collector_set_id, 4294967295u);
+  EXPECT_FALSE(res.config.bridges[1].ipfix->collector_set_id);  // absent = no collector set
+}
+
 TEST(Config, DumpRoundTrips) {
   auto res = loadString(R"(
 collector: {listen: ["[::1]:9999"], threads: 2, exporters: [{network: 10.0.0.0/8, sampling_rate: 100}]}
 bridges: [{match: [br0, "br-*"], takeover: true, sflow: {agent: lo, targets: ["127.0.0.1:6343"]},
-           netflow: {engine_type: 1, engine_id: 2}}]
+           netflow: {engine_type: 1, engine_id: 2}},
+          {match: [br1], ipfix: {collector_set_id: 0}}, {match: [br2], ipfix: {sampling: 4}}]
 profiles: [{name: p, channels: [{name: c, filter: "proto tcp"}]}]
 )",
                         "in.yaml");
   ASSERT_TRUE(res.ok()) << res.errors.front().toString();
   std::string text = dump(res.config);
+  EXPECT_NE(text.find("collector_set_id: 0"), std::string::npos) << text;  // 0 is a valid id
+  EXPECT_EQ(text.find("collector_set_id", text.find("collector_set_id") + 1), std::string::npos)
+      << text;  // absent stays absent
   auto again = loadString(text, "dump.yaml");
   ASSERT_TRUE(again.ok()) << again.errors.front().toString() << "\n" << text;
   EXPECT_EQ(again.config, res.config) << text;

@@ -6,7 +6,7 @@
 namespace nc::ovsctl::test {
 
 inline nlohmann::json miniSchema() {
-  return nlohmann::json::parse(
+  auto schema = nlohmann::json::parse(
       R"({"name":"Open_vSwitch","version":"8.3.1","tables":{"Open_vSwitch":{"columns":{"bridges":{")"
       R"(type":{"key":{"type":"uuid","refTable":"Bridge"},"min":0,"max":"unlimited"}},"cur_cfg":{"t)"
       R"(ype":"integer"},"next_cfg":{"type":"integer"}}},"Bridge":{"columns":{"name":{"type":"strin)"
@@ -39,6 +39,13 @@ inline nlohmann::json miniSchema() {
       R"(y":{"type":"integer","minInteger":0,"maxInteger":255},"min":0,"max":1}},"add_id_to_interfa)"
       R"(ce":{"type":"boolean"},"external_ids":{"type":{"key":"string","value":"string","min":0,"ma)"
       R"(x":"unlimited"}}}}}})");
+  schema["tables"]["Flow_Sample_Collector_Set"] = nlohmann::json::parse(
+      R"({"columns":{"id":{"type":{"key":{"type":"integer","minInteger":0,"maxInteger":4294967295},)"
+      R"("min":1,"max":1}},"bridge":{"type":{"key":{"type":"uuid","refTable":"Bridge"},"min":1,"max)"
+      R"(":1}},"ipfix":{"type":{"key":{"type":"uuid","refTable":"IPFIX"},"min":0,"max":1}},"externa)"
+      R"(l_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}},"isRoot":true)"
+      R"(,"indexes":[["id","bridge"]]})");
+  return schema;
 }
 
 }  // namespace nc::ovsctl::test

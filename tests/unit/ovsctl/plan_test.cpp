@@ -118,7 +118,7 @@ TEST_F(PlanTest, CreatesAllThreeWithOwnerTagInOneGuardedTransaction) {
   // Human text and JSON.
   const std::string text = formatPlan(p);
   EXPECT_NE(text.find("bridge br0 (rule 0)"), std::string::npos) << text;
-  EXPECT_NE(text.find("sflow    create"), std::string::npos) << text;
+  EXPECT_NE(text.find("sflow      create"), std::string::npos) << text;
   EXPECT_NE(text.find("6 change(s) in one transaction"), std::string::npos) << text;
   Json j = toJson(p);
   EXPECT_EQ(j["changes"], 6);
@@ -317,6 +317,244 @@ TEST_F(PlanTest, IpfixRefreshRecreatesOwnedRow) {
   auto inserts = opsOf(p, "insert");
   ASSERT_EQ(inserts.size(), 1u);
   EXPECT_EQ(inserts[0]["table"], "IPFIX");
+}
+
+// ---- Per-flow IPFIX: Flow_Sample_Collector_Set (ipfix.collector_set_id) -----------------------
+
+class PlanCollectorSetTest : public PlanTest {
+ protected:
+  config::BridgeRule flowRule(uint32_t id) {
+    config::BridgeRule r;
+    r.match = {"br0"};
+    r.ipfix.emplace();
+    r.ipfix->collector_set_id = id;
+    return r;
+  }
+  // br0 with an up-to-date owned per-bridge IPFIX row i1 and an owned collector set fs1 (id 5)
+  // whose IPFIX row is i2.
+  void ownedState(const std::string& set_owner = kMe) {
+    bridge("b1", "br0", J(R"({"ipfix":["uuid","i1"]})"));
+    row("IPFIX", "i1",
+        {{"targets", "127.0.0.1:4739"},
+         {"sampling", 64},
+         {"obs_domain_id", 0},
+         {"obs_point_id", 0},
+         {"cache_active_timeout", 60},
+         {"cache_max_flows", 4096},
+         {"external_ids", owner(kMe)}});
+    row("IPFIX", "i2",
+        {{"targets", "127.0.0.1:4739"},
+         {"cache_active_timeout", 60},
+         {"cache_max_flows", 4096},
+         {"external_ids", set_owner.empty() ? J(R"(["map",[]])") : owner(set_owner)}});
+    row("Flow_Sample_Collector_Set", "fs1",
+        {{"id", 5},
+         {"bridge", J(R"(["uuid","b1"])")},
+         {"ipfix", J(R"(["uuid","i2"])")},
+         {"external_ids", set_owner.empty() ? J(R"(["map",[]])") : owner(set_owner)}});
+  }
+  static std::vector<Json> opsOn(const Plan& p, const std::string& op, const std::string& table) {
+    std::vector<Json> out;
+    for (const auto& o : opsOf(p, op)) {
+      if (o["table"] == table) {
+        out.push_back(o);
+      }
+    }
+    return out;
+  }
+};
+
+TEST_F(PlanCollectorSetTest, CreatesTaggedSetWithItsOwnIpfixRow) {
+  bridge("b1", "br0");
+  bridge("b2", "br1");
+  // A set with the same id on ANOTHER bridge is not ours to care about.
+  row("Flow_Sample_Collector_Set", "fsx",
+      {{"id", 5}, {"bridge", J(R"(["uuid","b2"])")}, {"ipfix", J(R"(["set",[]])")}});
+  rules = {flowRule(5)};
+  rules[0].ipfix->cache_max_flows = 1000;
+  Plan p = compute();
+  ASSERT_TRUE(p.ok()) << p.errors[0];
+  EXPECT_EQ(find(p, "br0", Protocol::Ipfix)->action, Action::Create);
+  const ProtocolPlan* pp = find(p, "br0", Protocol::IpfixFlow);
+  ASSERT_NE(pp, nullptr);
+  EXPECT_EQ(pp->action, Action::Create);
+  EXPECT_EQ(p.changeCount(), 2u);
+  auto sets = opsOn(p, "insert", "Flow_Sample_Collector_Set");
+  ASSERT_EQ(sets.size(), 1u);
+  const Json& set = sets[0]["row"];
+  EXPECT_EQ(set["id"], 5);
+  EXPECT_EQ(set["bridge"], J(R"(["uuid","b1"])"));
+  EXPECT_EQ(set["external_ids"], owner(kMe));
+  ASSERT_EQ(set["ipfix"][0], "named-uuid");
+  // The IPFIX row the set references: a separate insert (not the bridge's), tagged, with the
+  // flow-sampling columns only.
+  Json flow_ipfix;
+  for (const auto& ins : opsOn(p, "insert", "IPFIX")) {
+    if (ins["uuid-name"] == set["ipfix"][1]) {
+      flow_ipfix = ins["row"];
+    }
+  }
+  ASSERT_TRUE(flow_ipfix.is_object());
+  EXPECT_EQ(flow_ipfix["targets"], J(R"(["set",["127.0.0.1:4739"]])"));
+  EXPECT_EQ(flow_ipfix["cache_max_flows"], J(R"(["set",[1000]])"));
+  EXPECT_EQ(flow_ipfix["external_ids"], owner(kMe));
+  EXPECT_FALSE(flow_ipfix.contains("sampling"));
+  auto bridge_updates = opsOn(p, "update", "Bridge");
+  ASSERT_EQ(bridge_updates.size(), 1u);
+  EXPECT_NE(bridge_updates[0]["row"]["ipfix"][1], set["ipfix"][1]);  // bridge: its own row
+  // Guard: no set with id 5 on br0 appeared meanwhile.
+  bool guarded = false;
+  for (const auto& w : opsOn(p, "wait", "Flow_Sample_Collector_Set")) {
+    guarded = guarded || (w["rows"] == Json::array() &&
+                          w["where"] == J(R"([["id","==",5],["bridge","==",["uuid","b1"]]])"));
+  }
+  EXPECT_TRUE(guarded) << p.transaction.dump();
+  EXPECT_NE(formatPlan(p).find("ipfix_flow create"), std::string::npos) << formatPlan(p);
+  Json j = toJson(p);
+  EXPECT_EQ(j["bridges"][0]["protocols"]["ipfix_flow"]["action"], "create");
+  EXPECT_EQ(j["bridges"][0]["protocols"]["ipfix_flow"]["desired"]["id"], 5);
+  // No collector_set_id: no set.
+  rules[0].ipfix->collector_set_id.reset();
+  EXPECT_EQ(find(compute(), "br0", Protocol::IpfixFlow), nullptr);
+}
+
+TEST_F(PlanCollectorSetTest, UpdatesOwnedSetInPlace) {
+  ownedState();
+  rules = {flowRule(5)};
+  Plan same = compute();
+  EXPECT_EQ(find(same, "br0", Protocol::IpfixFlow)->action, Action::Ok);
+  EXPECT_EQ(find(same, "br0", Protocol::Ipfix)->action, Action::Ok);
+  EXPECT_TRUE(same.transaction.empty()) << same.transaction.dump();
+
+  // A cache change: both IPFIX rows updated in place, nothing inserted.
+  rules[0].ipfix->cache_max_flows = 2048;
+  Plan p = compute();
+  const ProtocolPlan* pp = find(p, "br0", Protocol::IpfixFlow);
+  ASSERT_EQ(pp->action, Action::Update);
+  ASSERT_EQ(pp->changes.size(), 1u);
+  EXPECT_EQ(pp->changes[0], "cache_max_flows: 4096 -> 2048");
+  EXPECT_TRUE(opsOf(p, "insert").empty());
+  bool i2_updated = false;
+  for (const auto& u : opsOn(p, "update", "IPFIX")) {
+    if (u["where"][0][2] == J(R"(["uuid","i2"])")) {
+      i2_updated = true;
+      EXPECT_EQ(u["row"], J(R"({"cache_max_flows":["set",[2048]]})"));
+    }
+  }
+  EXPECT_TRUE(i2_updated);
+  EXPECT_TRUE(opsOn(p, "update", "Flow_Sample_Collector_Set").empty());
+
+  // A new id: the same set row gets the new id.
+  rules[0].ipfix->cache_max_flows = 4096;
+  rules[0].ipfix->collector_set_id = 7;
+  Plan q = compute();
+  pp = find(q, "br0", Protocol::IpfixFlow);
+  ASSERT_EQ(pp->action, Action::Update);
+  EXPECT_EQ(pp->row_uuid, "fs1");
+  EXPECT_EQ(pp->changes, std::vector<std::string>{"id: 5 -> 7"});
+  auto upd = opsOn(q, "update", "Flow_Sample_Collector_Set");
+  ASSERT_EQ(upd.size(), 1u);
+  EXPECT_EQ(upd[0]["row"], J(R"({"id":7})"));
+  EXPECT_TRUE(opsOf(q, "insert").empty());
+  EXPECT_TRUE(opsOf(q, "delete").empty());
+  EXPECT_EQ(q.changeCount(), 1u);
+}
+
+TEST_F(PlanCollectorSetTest, RemovesOnlyOwnedSets) {
+  ownedState();
+  row("Flow_Sample_Collector_Set", "fs9",
+      {{"id", 9}, {"bridge", J(R"(["uuid","b1"])")}, {"ipfix", J(R"(["set",[]])")}});  // foreign
+  // Key dropped, ipfix kept: our set is deleted, the foreign one left alone.
+  rules = {flowRule(5)};
+  rules[0].ipfix->collector_set_id.reset();
+  Plan p = compute();
+  const ProtocolPlan* pp = find(p, "br0", Protocol::IpfixFlow);
+  ASSERT_NE(pp, nullptr);
+  EXPECT_EQ(pp->action, Action::Remove);
+  EXPECT_EQ(pp->row_uuid, "fs1");
+  auto dels = opsOf(p, "delete");
+  ASSERT_EQ(dels.size(), 1u);
+  EXPECT_EQ(dels[0]["table"], "Flow_Sample_Collector_Set");
+  EXPECT_EQ(dels[0]["where"][0][2], J(R"(["uuid","fs1"])"));
+  EXPECT_EQ(p.changeCount(), 1u);
+  // No rules at all (= provision remove): the owned set and the owned bridge IPFIX go.
+  rules.clear();
+  Plan r = compute();
+  EXPECT_EQ(find(r, "br0", Protocol::IpfixFlow)->action, Action::Remove);
+  EXPECT_EQ(find(r, "br0", Protocol::Ipfix)->action, Action::Remove);
+  EXPECT_EQ(r.changeCount(), 2u);
+  ASSERT_EQ(opsOf(r, "delete").size(), 1u);
+  EXPECT_EQ(opsOf(r, "delete")[0]["where"][0][2], J(R"(["uuid","fs1"])"));
+}
+
+TEST_F(PlanCollectorSetTest, ForeignSetWithSameIdLeftAloneUnlessTakeover) {
+  ownedState("");  // fs1 (id 5) and i2 untagged: someone else's
+  rules = {flowRule(5)};
+  Plan p = compute();
+  const ProtocolPlan* pp = find(p, "br0", Protocol::IpfixFlow);
+  ASSERT_NE(pp, nullptr);
+  EXPECT_EQ(pp->action, Action::Foreign);
+  EXPECT_NE(pp->note.find("takeover"), std::string::npos);
+  EXPECT_TRUE(p.transaction.empty()) << p.transaction.dump();  // no second set with id 5
+  EXPECT_EQ(p.changeCount(), 0u);
+
+  rules[0].takeover = true;
+  rules[0].ipfix->cache_active_timeout = 30;
+  Plan t = compute();
+  pp = find(t, "br0", Protocol::IpfixFlow);
+  ASSERT_EQ(pp->action, Action::TakeOver);
+  auto sets = opsOn(t, "update", "Flow_Sample_Collector_Set");
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0]["row"], Json({{"external_ids", owner(kMe)}}));
+  bool i2 = false;
+  for (const auto& u : opsOn(t, "update", "IPFIX")) {
+    if (u["where"][0][2] == J(R"(["uuid","i2"])")) {
+      i2 = true;
+      EXPECT_EQ(u["row"]["external_ids"], owner(kMe));
+      EXPECT_EQ(u["row"]["cache_active_timeout"], J(R"(["set",[30]])"));
+    }
+  }
+  EXPECT_TRUE(i2) << t.transaction.dump();
+  EXPECT_TRUE(opsOn(t, "insert", "Flow_Sample_Collector_Set").empty());
+}
+
+TEST_F(PlanCollectorSetTest, TakeoverNeverChangesAnIpfixRowTheBridgeUses) {
+  bridge("b1", "br0", J(R"({"ipfix":["uuid","i1"]})"));
+  row("IPFIX", "i1", {{"targets", "127.0.0.1:4739"}, {"external_ids", owner(kMe)}});
+  row("Flow_Sample_Collector_Set", "fs1",
+      {{"id", 5}, {"bridge", J(R"(["uuid","b1"])")}, {"ipfix", J(R"(["uuid","i1"])")}});
+  rules = {flowRule(5)};
+  rules[0].takeover = true;
+  Plan p = compute();
+  EXPECT_EQ(find(p, "br0", Protocol::IpfixFlow)->action, Action::TakeOver);
+  auto sets = opsOn(p, "update", "Flow_Sample_Collector_Set");
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0]["row"]["ipfix"][0], "named-uuid");  // a row of its own
+  EXPECT_EQ(opsOn(p, "insert", "IPFIX").size(), 1u);
+}
+
+TEST_F(PlanCollectorSetTest, DeletedBridgeKeptAliveBySetLosesOurSet) {
+  // `ovs-vsctl del-br br0` drops br0 from Open_vSwitch.bridges, but our set's strong reference
+  // keeps the Bridge row: no rule applies to it any more and our set goes.
+  ownedState();
+  bridge("b2", "br0");  // re-created with the same name
+  row("Open_vSwitch", "root", {{"bridges", J(R"(["set",[["uuid","b2"]]])")}});
+  rules = {flowRule(5)};
+  Plan p = compute();
+  ASSERT_EQ(p.bridges.size(), 2u);
+  const BridgePlan& old = p.bridges[0].uuid == "b1" ? p.bridges[0] : p.bridges[1];
+  const BridgePlan& now = p.bridges[0].uuid == "b2" ? p.bridges[0] : p.bridges[1];
+  EXPECT_EQ(old.rule, -1);
+  bool removed = false;
+  for (const auto& pp : old.protocols) {
+    removed = removed || (pp.protocol == Protocol::IpfixFlow && pp.action == Action::Remove);
+  }
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(now.rule, 0);
+  ASSERT_EQ(opsOf(p, "delete").size(), 1u);
+  EXPECT_EQ(opsOf(p, "delete")[0]["where"][0][2], J(R"(["uuid","fs1"])"));
+  EXPECT_EQ(opsOn(p, "insert", "Flow_Sample_Collector_Set").size(), 1u);  // on the live br0
+  EXPECT_FALSE(p.warnings.empty());
 }
 
 TEST(TargetTest, FromListeners) {
