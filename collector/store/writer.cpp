@@ -634,6 +634,7 @@ void Writer::append(std::span<const FlowRecord> rows) {
     if (s.cols.size() >= m.opts.block_rows) {
       FlowColumns full = std::move(s.cols);
       s.cols = FlowColumns{};
+      s.cols.reserve(m.opts.block_rows);  // one allocation per column per block, not ~14
       m.enqueue(std::move(full));
     }
   }
