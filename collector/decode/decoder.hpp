@@ -155,6 +155,9 @@ struct ExporterStats {
   uint64_t first_seen_ns = 0;
   uint64_t last_seen_ns = 0;
   uint64_t errorTotal() const;
+  // Adds `other`'s counters to these (the same exporter seen by several decoders, or totals);
+  // first/last seen widen, the newest protocol wins.
+  void add(const ExporterStats& other);
 };
 
 class Decoder {

@@ -521,27 +521,7 @@ std::vector<decode::ExporterStats> Ingest::exporters() const {
       if (fresh) {
         continue;
       }
-      auto& m = it->second;
-      m.datagrams += e.datagrams;
-      m.bytes += e.bytes;
-      m.flow_records += e.flow_records;
-      m.options_records += e.options_records;
-      m.counter_samples += e.counter_samples;
-      m.templates_received += e.templates_received;
-      m.templates_withdrawn += e.templates_withdrawn;
-      m.templates_expired += e.templates_expired;
-      m.templates_known += e.templates_known;
-      m.lost_datagrams += e.lost_datagrams;
-      m.lost_records += e.lost_records;
-      m.sequence_resets += e.sequence_resets;
-      for (size_t i = 0; i < m.errors.size(); ++i) {
-        m.errors[i] += e.errors[i];
-      }
-      m.first_seen_ns = std::min(m.first_seen_ns, e.first_seen_ns);
-      if (e.last_seen_ns > m.last_seen_ns) {
-        m.last_seen_ns = e.last_seen_ns;
-        m.last_proto = e.last_proto;
-      }
+      it->second.add(e);
     }
   }
   std::vector<decode::ExporterStats> out;

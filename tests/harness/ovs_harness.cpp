@@ -31,6 +31,8 @@
 #include <system_error>
 #include <thread>
 
+#include "tests/support/support.hpp"
+
 extern char** environ;
 
 namespace nc::test {
@@ -198,21 +200,7 @@ std::string findProgram(const std::string& name) {
   if (name.find('/') != std::string::npos) {
     return name;
   }
-  const char* env = std::getenv("PATH");
-  std::string path = env != nullptr ? env : "";
-  path += ":/usr/sbin:/sbin:/usr/bin:/bin";
-  std::stringstream ss(path);
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    if (dir.empty()) {
-      continue;
-    }
-    std::string p = dir + "/" + name;
-    if (::access(p.c_str(), X_OK) == 0) {
-      return p;
-    }
-  }
-  return "";
+  return findTool(name);
 }
 
 // Environment = ours with `extra` ("NAME=value") entries replacing same-named ones.

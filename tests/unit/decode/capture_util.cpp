@@ -18,21 +18,7 @@ std::filesystem::path captureDir() {
 decode::ExporterStats sumStats(const decode::Decoder& decoder) {
   decode::ExporterStats t;
   for (const decode::ExporterStats& s : decoder.stats()) {
-    t.datagrams += s.datagrams;
-    t.bytes += s.bytes;
-    t.flow_records += s.flow_records;
-    t.options_records += s.options_records;
-    t.counter_samples += s.counter_samples;
-    t.templates_received += s.templates_received;
-    t.templates_withdrawn += s.templates_withdrawn;
-    t.templates_expired += s.templates_expired;
-    t.templates_known += s.templates_known;
-    t.lost_datagrams += s.lost_datagrams;
-    t.lost_records += s.lost_records;
-    t.sequence_resets += s.sequence_resets;
-    for (size_t i = 0; i < s.errors.size(); ++i) {
-      t.errors[i] += s.errors[i];
-    }
+    t.add(s);
   }
   return t;
 }
