@@ -520,6 +520,63 @@ int cmdCheckConfig(const std::string& path) {
   return 0;
 }
 
+int cmdInterfaces(const Common& c, bool json, const std::string& exporter) {
+  auto ans = control::request(controlSocket(c), {{"cmd", "interfaces"}});
+  if (!ans.value("ok", false)) {
+    std::cerr << "net-collector: daemon error: " << ans.value("error", "?") << "\n";
+    return 1;
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& e : ans["result"]) {
+    if (exporter.empty() || e.value("exporter", "") == exporter) {
+      list.push_back(e);
+    }
+  }
+  if (json) {
+    for (const auto& e : list) {
+      std::cout << e.dump() << "\n";
+    }
+    return 0;
+  }
+  if (list.empty()) {
+    std::cout << "no interfaces known yet (names come with IPFIX/NetFlow v9 interfaceName and "
+                 "sFlow counter samples)\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : list) {
+    std::vector<std::string> row = {e.value("exporter", ""),
+                                    std::to_string(e.value("if_index", 0u)), e.value("if_kind", ""),
+                                    e.value("name", ""), e.value("name_source", "")};
+    if (e.contains("counters") && e["counters"].contains("in_octets")) {
+      const auto& k = e["counters"];
+      uint64_t speed = k.value("speed_bps", uint64_t{0});
+      row.push_back(speed != 0 ? units::formatCount(static_cast<double>(speed)) + "b/s" : "-");
+      row.push_back(k.value("oper_up", false) ? "up" : "down");
+      row.push_back(units::formatCount(k.value("in_bps", 0.0)) + "b/s");
+      row.push_back(units::formatCount(k.value("out_bps", 0.0)) + "b/s");
+      row.push_back(units::formatCount(k.value("in_pps", 0.0)));
+      row.push_back(units::formatCount(k.value("out_pps", 0.0)));
+      row.push_back(
+          std::to_string(k.value("in_errors", uint64_t{0}) + k.value("out_errors", uint64_t{0})));
+      row.push_back(std::to_string(k.value("in_discards", uint64_t{0}) +
+                                   k.value("out_discards", uint64_t{0})));
+      row.push_back(k.contains("of_port") ? std::to_string(k.value("of_port", 0u)) : "-");
+    } else {
+      row.insert(row.end(), {"-", "-", "-", "-", "-", "-", "-", "-", "-"});
+    }
+    row.push_back(std::to_string(e.value("counter_samples", uint64_t{0})));
+    rows.push_back(std::move(row));
+  }
+  printTable(std::cout,
+             {"exporter", "if_index", "numbering", "name", "name_from", "speed", "oper", "in_bps",
+              "out_bps", "in_pps", "out_pps", "errors", "discards", "ofport", "samples"},
+             rows,
+             {false, true, false, false, false, true, false, true, true, true, true, true, true,
+              true, true});
+  return 0;
+}
+
 }  // namespace
 
 int runCli(int argc, char** argv) {
@@ -541,6 +598,20 @@ int runCli(int argc, char** argv) {
   bool status_json = false;
   status->add_flag("--json", status_json, "print the raw JSON answer");
   status->callback([&] { rc = cmdStatus(common, status_json); });
+
+  auto* ifaces = app.add_subcommand(
+      "interfaces",
+      "exporters' interfaces known to the daemon: names and the latest sFlow counters");
+  bool ifaces_json = false;
+  std::string ifaces_exporter;
+  ifaces->add_flag("--json", ifaces_json, "one JSON object per interface (JSON lines)");
+  ifaces->add_option("--exporter", ifaces_exporter, "only this exporter (address)");
+  ifaces->footer(
+      "\nNames come from IPFIX/NetFlow v9 interfaceName (Open vSwitch names both ports of every "
+      "flow; routers send interface tables as options data) and from sFlow's port-name counter "
+      "record. Counters and rates are from sFlow counter samples (rates between the two newest "
+      "samples).");
+  ifaces->callback([&] { rc = cmdInterfaces(common, ifaces_json, ifaces_exporter); });
 
   auto* flows =
       app.add_subcommand("flows", "list flows (filter, time window, order, -A aggregation)");

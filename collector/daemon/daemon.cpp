@@ -3,7 +3,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,6 +16,7 @@
 #include <thread>
 
 #include "collector/control/control.hpp"
+#include "collector/daemon/interfaces.hpp"
 #include "collector/daemon/recent.hpp"
 #include "collector/ingest/ingest.hpp"
 #include "collector/record/fields.hpp"
@@ -31,18 +34,77 @@ constexpr size_t kRecentPerShard = 16384;
 // flow store (`store` may be null when it could not be opened).
 class ShardSink : public decode::RecordSink {
  public:
-  ShardSink(RecentRing& recent, store::Writer* store) : recent_(recent), store_(store) {}
+  ShardSink(RecentRing& recent, InterfaceTable& interfaces, store::Writer* store)
+      : recent_(recent), interfaces_(interfaces), store_(store) {}
   void onRecords(std::span<const FlowRecord> records) override {
     recent_.add(records);
     if (store_ != nullptr) {
       store_->append(records);  // never blocks on disk: drops (counted) when its queue is full
     }
   }
+  void onCounters(const decode::InterfaceCounters& counters) override {
+    interfaces_.onCounters(counters);
+  }
+  void onInterfaceName(const decode::InterfaceName& name) override { interfaces_.onName(name); }
 
  private:
   RecentRing& recent_;
+  InterfaceTable& interfaces_;
   store::Writer* store_;
 };
+
+std::string_view ifKindName(IfKind k) {
+  switch (k) {
+    case IfKind::kSnmp:
+      return "snmp";
+    case IfKind::kLinuxIfindex:
+      return "ifindex";
+    case IfKind::kOpenFlowPort:
+      return "ofport";
+    default:
+      return "unknown";
+  }
+}
+
+nlohmann::json interfaceJson(const InterfaceEntry& e) {
+  nlohmann::json j = {{"exporter", e.exporter.toString()},
+                      {"if_index", e.if_index},
+                      {"if_kind", std::string(ifKindName(e.if_kind))},
+                      {"name", e.name},
+                      {"name_source", e.name_source},
+                      {"name_learnt", e.name_ns != 0 ? formatTime(e.name_ns) : ""},
+                      {"counter_samples", e.samples}};
+  if (e.has_counters) {
+    const auto& c = e.counters;
+    nlohmann::json k = {{"received", formatTime(c.received_ns)},
+                        {"sequence", c.sequence},
+                        {"source_id", c.source_id}};
+    if (c.has_generic) {
+      k.update({{"if_type", c.if_type},
+                {"speed_bps", c.if_speed},
+                {"direction", c.if_direction},
+                {"admin_up", (c.if_status & 1) != 0},
+                {"oper_up", (c.if_status & 2) != 0},
+                {"in_octets", c.in_octets},
+                {"in_packets", c.in_packets},
+                {"in_errors", c.in_errors},
+                {"in_discards", c.in_discards},
+                {"out_octets", c.out_octets},
+                {"out_packets", c.out_packets},
+                {"out_errors", c.out_errors},
+                {"out_discards", c.out_discards},
+                {"in_bps", e.in_bps},
+                {"out_bps", e.out_bps},
+                {"in_pps", e.in_pps},
+                {"out_pps", e.out_pps}});
+    }
+    if (c.has_openflow) {
+      k.update({{"of_dpid", fmt::format("{:016x}", c.of_dpid)}, {"of_port", c.of_port}});
+    }
+    j["counters"] = std::move(k);
+  }
+  return j;
+}
 
 store::StoreOptions toStoreOptions(const config::StoreConfig& c) {
   store::StoreOptions o;
@@ -214,9 +276,10 @@ class Daemon {
     }
     for (uint32_t i = 0; i < io.threads; ++i) {
       recent_.push_back(std::make_unique<RecentRing>(kRecentPerShard));
+      interfaces_.push_back(std::make_unique<InterfaceTable>());
     }
     ingest_ = std::make_unique<ingest::Ingest>(io, [this](uint32_t shard) {
-      return std::make_unique<ShardSink>(*recent_[shard], store_.get());
+      return std::make_unique<ShardSink>(*recent_[shard], *interfaces_[shard], store_.get());
     });
     ingest_->start();
     startProvisioner();
@@ -364,6 +427,7 @@ class Daemon {
                                    {"bytes", t.bytes},
                                    {"records", t.records},
                                    {"counter_samples", t.counter_samples},
+                                   {"interfaces", interfaces().size()},
                                    {"decode_errors", t.decode_errors},
                                    {"denied", t.denied},
                                    {"truncated", t.truncated},
@@ -396,6 +460,16 @@ class Daemon {
       }
       return out;
     });
+    control_->on("interfaces",
+                 "exporters' interfaces: names (IPFIX/v9 interfaceName, sFlow port name) and the "
+                 "latest sFlow interface counters with rates",
+                 [this](const auto&) {
+                   nlohmann::json out = nlohmann::json::array();
+                   for (const auto& e : interfaces()) {
+                     out.push_back(interfaceJson(e));
+                   }
+                   return out;
+                 });
     control_->on("recent", "the newest decoded flows: {\"limit\": N}", [this](const auto& req) {
       size_t limit = req.value("limit", size_t{100});
       std::vector<FlowRecord> flows;
@@ -427,6 +501,14 @@ class Daemon {
     });
   }
 
+  std::vector<InterfaceEntry> interfaces() const {
+    std::vector<InterfaceEntry> all;
+    for (const auto& t : interfaces_) {
+      t->snapshot(all);
+    }
+    return mergeInterfaces(std::move(all));
+  }
+
   Options opts_;
   std::chrono::system_clock::time_point started_;
   boost::asio::io_context io_;
@@ -434,6 +516,7 @@ class Daemon {
   boost::asio::steady_timer rate_timer_;
   std::unique_ptr<control::ControlServer> control_;
   std::vector<std::unique_ptr<RecentRing>> recent_;
+  std::vector<std::unique_ptr<InterfaceTable>> interfaces_;
   std::unique_ptr<ovsctl::Provisioner> provisioner_;
   std::unique_ptr<store::Writer> store_;
   std::string store_error_;  // why the store could not be opened  // before ingest_: shards append

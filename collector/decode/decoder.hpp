@@ -94,6 +94,20 @@ struct InterfaceCounters {
   std::string_view portName() const { return {port_name.data(), port_name_len}; }
 };
 
+// An interface name learnt from IPFIX / NetFlow v9 interfaceName (IE 82) in flow records (OVS
+// names the ingress and egress port of every record) or in options data (router interface
+// tables, scope "Interface"). Reported once per (exporter, if index) and again when it changes.
+struct InterfaceName {
+  IpAddr exporter;  // UDP source of the datagram
+  uint32_t domain = 0;
+  uint32_t if_index = 0;
+  IfKind if_kind = IfKind::kUnknown;  // numbering of if_index (as on the exporter's records)
+  FlowProto proto = FlowProto::kUnknown;
+  std::string_view name;  // trailing NULs/spaces removed, at most kMaxIfNameLength bytes
+  uint64_t received_ns = 0;
+};
+inline constexpr size_t kMaxIfNameLength = 64;
+
 // Receives the decoder's output. Called synchronously from decode(); the span is only valid during
 // the call.
 class RecordSink {
@@ -101,6 +115,7 @@ class RecordSink {
   virtual ~RecordSink() = default;
   virtual void onRecords(std::span<const FlowRecord> records) = 0;
   virtual void onCounters(const InterfaceCounters& counters) { (void)counters; }
+  virtual void onInterfaceName(const InterfaceName& name) { (void)name; }
 };
 
 // What kind of device an exporter is. kAuto decides from what it sends:

@@ -9,6 +9,7 @@
 // the decoder does not use cost nothing per record: they are folded into the next step's gap.
 #include <cstdint>
 #include <span>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -87,6 +88,10 @@ enum class Op : uint8_t {
   kStartDeltaUs,            // 158 (before export time)
   kEndDeltaUs,              // 159
   kSysInitMs,               // 160 systemInitTimeMilliseconds
+  kInIfName,                // 82 interfaceName after ingressInterface (or first in the template)
+  kOutIfName,               // 82 interfaceName after egressInterface (OVS egress templates)
+  kInIfDesc,                // 83 interfaceDescription (Cisco IF_DESC), same placement rule
+  kOutIfDesc,               //
   kCount,
 };
 
@@ -156,6 +161,16 @@ struct RecordScratch {
   uint32_t src4 = 0, dst4 = 0;  // IPv4 and IPv6 addresses are kept apart until finishFlow(): some
   IpAddr src6, dst6;            // templates carry both families and zero the unused one
   uint16_t dot1q_vlan = 0;
+  // interfaceName values (point into the datagram; valid during decode()).
+  // interfaceDescription (83) stands in for a missing name (Cisco IF_DESC holds "TenGigE0_0_1_0").
+  const uint8_t* in_name = nullptr;
+  const uint8_t* out_name = nullptr;
+  const uint8_t* in_desc = nullptr;
+  const uint8_t* out_desc = nullptr;
+  uint16_t in_name_len = 0, out_name_len = 0, in_desc_len = 0, out_desc_len = 0;
+  bool hasIfText() const {
+    return in_name != nullptr || out_name != nullptr || in_desc != nullptr || out_desc != nullptr;
+  }
 
   static constexpr uint32_t kHasOctetDelta = 1u << 0;
   static constexpr uint32_t kHasPacketDelta = 1u << 1;
@@ -217,7 +232,11 @@ struct ExporterState {
   std::unordered_map<uint64_t, SeqState> seq;  // see seqKey()
   std::vector<SamplerEntry> samplers;
   std::vector<DomainTime> sys_init;  // IPFIX systemInitTimeMilliseconds from options data
+  // Interface names learnt from interfaceName (82), keyed by if index: a name is reported to the
+  // sink only when it is new or changed (bounded by kMaxIfNames).
+  std::unordered_map<uint32_t, std::string> if_names;
 };
+inline constexpr size_t kMaxIfNames = 4096;
 
 // Key for ExporterState::seq: stream kind, 24 bits of an agent hash (sFlow) and a 32-bit id.
 inline uint64_t seqKey(uint8_t kind, uint32_t agent_hash, uint32_t id) {
@@ -289,6 +308,9 @@ class Decoder::Impl {
                             uint32_t& records_out);
   void finishFlow(const SetContext& ctx, RecordScratch& s);
   void finishOptions(const SetContext& ctx, RecordScratch& s);
+  // Reports interfaceName values of a record (flow or options) when new or changed.
+  void noteIfNames(const SetContext& ctx, const RecordScratch& s, uint32_t in_if, uint32_t out_if);
+  void noteIfName(const SetContext& ctx, uint32_t if_index, const uint8_t* name, size_t len);
 
   DecoderOptions options_;
   std::unordered_map<IpAddr, ExporterState, IpAddrHash> exporters_;

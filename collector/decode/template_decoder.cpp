@@ -9,6 +9,8 @@
 // Sequence semantics: v9 counts export packets per source id; IPFIX counts data records (flow and
 // options) per observation domain. A message with a data set we could not decode leaves the record
 // count unknown, so the next IPFIX gap is not judged.
+#include <algorithm>
+
 #include "collector/decode/decoder_impl.hpp"
 
 namespace nc::decode {
@@ -173,6 +175,56 @@ void Decoder::Impl::finishOptions(const SetContext& ctx, RecordScratch& s) {
   }
 }
 
+void Decoder::Impl::noteIfNames(const SetContext& ctx, const RecordScratch& s, uint32_t in_if,
+                                uint32_t out_if) {
+  if (s.in_name != nullptr) {
+    noteIfName(ctx, in_if, s.in_name, s.in_name_len);
+  } else if (s.in_desc != nullptr) {
+    noteIfName(ctx, in_if, s.in_desc, s.in_desc_len);
+  }
+  if (s.out_name != nullptr) {
+    noteIfName(ctx, out_if, s.out_name, s.out_name_len);
+  } else if (s.out_desc != nullptr) {
+    noteIfName(ctx, out_if, s.out_desc, s.out_desc_len);
+  }
+}
+
+void Decoder::Impl::noteIfName(const SetContext& ctx, uint32_t if_index, const uint8_t* name,
+                               size_t len) {
+  // Strings are often NUL-padded to a fixed length (Cisco IF_NAME is 32 bytes).
+  while (len > 0 && (name[len - 1] == 0 || name[len - 1] == ' ')) {
+    --len;
+  }
+  if (len == 0) {
+    return;
+  }
+  len = std::min(len, kMaxIfNameLength);
+  std::string_view text(reinterpret_cast<const char*>(name), len);
+  auto& names = ctx.ex->if_names;
+  auto it = names.find(if_index);
+  if (it != names.end()) {
+    if (it->second == text) {
+      return;  // the steady state: one lookup and a compare per record
+    }
+    it->second.assign(text);
+  } else {
+    if (names.size() >= kMaxIfNames) {
+      return;
+    }
+    names.emplace(if_index, std::string(text));
+  }
+  InterfaceName n;
+  n.exporter = meta_->exporter;
+  n.domain = ctx.domain;
+  n.if_index = if_index;
+  n.if_kind = ctx.if_kind;
+  n.proto = ctx.proto;
+  n.name = text;
+  n.received_ns = meta_->received_ns;
+  flush();  // records before the name keep their order relative to it
+  sink_->onInterfaceName(n);
+}
+
 DecodeError Decoder::Impl::decodeDataSet(const SetContext& ctx, const Template& t, ByteReader set,
                                          uint32_t& records_out) {
   // Stop when what is left cannot hold a record: that is padding (RFC 7011 3.3.1, RFC 3954 5.3).
@@ -185,6 +237,9 @@ DecodeError Decoder::Impl::decodeDataSet(const SetContext& ctx, const Template& 
         return DecodeError::kBadLength;
       }
       finishOptions(ctx, s);
+      if (s.hasIfText()) {
+        noteIfNames(ctx, s, scratch_record.in_if, scratch_record.out_if);
+      }
     } else {
       FlowRecord& f = slot();
       f.received_ns = meta_->received_ns;
@@ -198,6 +253,9 @@ DecodeError Decoder::Impl::decodeDataSet(const SetContext& ctx, const Template& 
       }
       finishFlow(ctx, s);
       commit();
+      if (s.hasIfText()) {
+        noteIfNames(ctx, s, f.in_if, f.out_if);
+      }
     }
     ++records_out;
   }

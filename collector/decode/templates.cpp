@@ -174,6 +174,7 @@ DecodeError compileTemplate(std::span<const FieldSpec> fields, uint16_t scope_co
   uint32_t fixed = 0;
   uint32_t varlen_fields = 0;
   uint32_t gap = 0;
+  Op last_if = Op::kSkip;
   for (size_t i = 0; i < fields.size(); ++i) {
     const FieldSpec& f = fields[i];
     Op op = Op::kSkip;
@@ -181,6 +182,16 @@ DecodeError compileTemplate(std::span<const FieldSpec> fields, uint16_t scope_co
     bool v9_scope = version == 9 && options && i < scope_count;
     if (!v9_scope && f.pen == 0) {
       op = opForElement(f.id);
+      if (f.id == 82) {  // interfaceName names the interface field before it (OVS: in, then out)
+        op = last_if == Op::kOutIf ? Op::kOutIfName : Op::kInIfName;
+      } else if (f.id == 83) {
+        op = last_if == Op::kOutIf ? Op::kOutIfDesc : Op::kInIfDesc;
+      }
+    } else if (v9_scope && f.id == 2) {
+      op = Op::kInIf;  // v9 scope type 2 "Interface": the options record describes this ifIndex
+    }
+    if (op == Op::kInIf || op == Op::kOutIf) {
+      last_if = op;
     }
     if (op != Op::kSkip && seen.test(static_cast<size_t>(op))) {
       op = Op::kSkip;  // duplicated IE (OVS repeats interfaceName): the first one wins
@@ -310,6 +321,22 @@ void applyOp(Op op, const uint8_t* p, size_t len, RecordScratch& s) {
       break;
     case Op::kInIf:
       f.in_if = static_cast<uint32_t>(num());
+      break;
+    case Op::kInIfName:
+      s.in_name = p;
+      s.in_name_len = static_cast<uint16_t>(len);
+      break;
+    case Op::kOutIfName:
+      s.out_name = p;
+      s.out_name_len = static_cast<uint16_t>(len);
+      break;
+    case Op::kInIfDesc:
+      s.in_desc = p;
+      s.in_desc_len = static_cast<uint16_t>(len);
+      break;
+    case Op::kOutIfDesc:
+      s.out_desc = p;
+      s.out_desc_len = static_cast<uint16_t>(len);
       break;
     case Op::kOutIf:
       f.out_if = static_cast<uint32_t>(num());

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -115,6 +116,34 @@ TEST(OvsExport, NetflowSflowIpfixFromRealTrafficReachTheDaemon) {
   auto st = d.status();
   EXPECT_EQ(st["ingest"]["decode_errors"], 0) << st.dump(2);
   EXPECT_GT(st["ingest"]["counter_samples"].get<uint64_t>(), 0u) << "sFlow counters (polling 2)";
+
+  // Interfaces: OVS names both ports in IPFIX (interfaceName) and in sFlow's port-name counter
+  // record; sFlow counter samples are kept as interface counters (OpenFlow port, octets).
+  auto ifaces = d.interfaces();
+  if (std::getenv("NC_DUMP_FLOWS") != nullptr) {
+    for (const auto& e : ifaces) {
+      std::fprintf(stderr, "%s\n", e.dump().c_str());
+    }
+  }
+  for (const OvsHost* host : {&h1, &h2}) {
+    const nlohmann::json* found = nullptr;
+    for (const auto& e : ifaces) {
+      if (e.value("if_index", -1) == host->ifindex) {
+        found = &e;
+      }
+    }
+    ASSERT_NE(found, nullptr) << "ifindex " << host->ifindex << " missing";
+    EXPECT_EQ((*found)["name"], host->portName) << found->dump();
+    EXPECT_EQ((*found)["if_kind"], "ifindex");
+    ASSERT_TRUE(found->contains("counters")) << found->dump();
+    const auto& k = (*found)["counters"];
+    EXPECT_EQ(k.value("of_port", -1), host->ofport) << found->dump();
+    // The TCP transfer went h1 -> h2 through these ports: kTransfer bytes in one direction.
+    uint64_t octets =
+        std::max(k.value("in_octets", uint64_t{0}), k.value("out_octets", uint64_t{0}));
+    EXPECT_GE(octets, kTransfer) << found->dump();
+    EXPECT_GE(found->value("counter_samples", 0), 1);
+  }
   EXPECT_EQ(d.stop(), 0) << d.log();
 }
 

@@ -82,6 +82,22 @@ nlohmann::json DaemonProcess::status() {
   return nlohmann::json::parse(r.out);
 }
 
+std::vector<nlohmann::json> DaemonProcess::interfaces() {
+  auto r =
+      run({(binDir() / "net-collector").string(), "--socket", socket(), "interfaces", "--json"});
+  if (r.exit_code != 0) {
+    throw std::runtime_error("interfaces failed: " + r.err);
+  }
+  std::vector<nlohmann::json> out;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) {
+      out.push_back(nlohmann::json::parse(line));
+    }
+  }
+  return out;
+}
+
 uint16_t DaemonProcess::port() {
   if (port_ < 0) {
     port_ = status()["listen"][0]["port"].get<int>();

@@ -32,6 +32,8 @@ class DaemonProcess {
   uint16_t port();
   // `net-collector status --json` as JSON.
   nlohmann::json status();
+  // `net-collector interfaces --json`: one object per interface the daemon knows.
+  std::vector<nlohmann::json> interfaces();
   // The newest `limit` flows the daemon decoded (`flows --live --format json`).
   std::vector<FlowRecord> flows(size_t limit = 100000);
   // Waits until the daemon has decoded at least `records` records or `timeout_s` pass; returns

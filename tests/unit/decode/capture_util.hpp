@@ -20,9 +20,20 @@ class CollectingSink : public decode::RecordSink {
     this->records.insert(this->records.end(), records.begin(), records.end());
   }
   void onCounters(const decode::InterfaceCounters& c) override { counters.push_back(c); }
+  void onInterfaceName(const decode::InterfaceName& n) override {
+    names.push_back({n.exporter, n.domain, n.if_index, n.if_kind, std::string(n.name)});
+  }
+  struct Name {
+    IpAddr exporter;
+    uint32_t domain = 0;
+    uint32_t if_index = 0;
+    IfKind if_kind = IfKind::kUnknown;
+    std::string name;
+  };
 
   std::vector<FlowRecord> records;
   std::vector<decode::InterfaceCounters> counters;
+  std::vector<Name> names;
   size_t batches = 0;
 };
 

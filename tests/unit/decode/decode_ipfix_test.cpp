@@ -227,6 +227,26 @@ TEST(DecodeIpfix, OvsLayoutIsDetectedAndDecoded) {
   EXPECT_EQ(d.stats()[0].lost_records, 7u);
 }
 
+TEST(DecodeIpfix, OvsInterfaceNamesFollowTheirInterfaceField) {
+  decode::Decoder d;
+  CollectingSink sink;
+  decode::DatagramMeta meta{ip("127.0.0.1"), 40000, uint64_t{kExport} * 1'000'000'000};
+  ASSERT_TRUE(d.decode(ovsTemplateMessage(0), meta, sink).ok());
+  ASSERT_TRUE(d.decode(ovsDataMessage(0, 3), meta, sink).ok());
+  ASSERT_TRUE(d.decode(ovsDataMessage(3, 2), meta, sink).ok());
+  EXPECT_EQ(sink.records.size(), 5u);
+  // The first interfaceName follows ingressInterface 9, the second egressInterface 10; each is
+  // reported once, not per record.
+  ASSERT_EQ(sink.names.size(), 2u);
+  EXPECT_EQ(sink.names[0].if_index, 9u);
+  EXPECT_EQ(sink.names[0].name, "h1-ovs");
+  EXPECT_EQ(sink.names[0].if_kind, IfKind::kLinuxIfindex);
+  EXPECT_EQ(sink.names[0].domain, 7u);
+  EXPECT_EQ(sink.names[1].if_index, 10u);
+  EXPECT_EQ(sink.names[1].name, "h2-ovs-with-a-longer-name");
+  EXPECT_EQ(sink.names[1].exporter, ip("127.0.0.1"));
+}
+
 TEST(DecodeIpfix, RouterFlavorOverrideKeepsSnmpAndUnscaled) {
   decode::Decoder d;
   d.setExporterConfig(ip("127.0.0.1"), {decode::ExporterFlavor::kRouter, 0, IfKind::kUnknown});

@@ -2,6 +2,8 @@
 // per-sampler sampling rates, malformed input, and golden field values (telegraf, NetGauze).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "tests/unit/decode/capture_util.hpp"
 
 namespace nc::test {
@@ -40,6 +42,27 @@ TEST(DecodeNetflowV9, Cisco1941TemplateAndDataSameDatagram) {
     with_mac += r.src_mac != 0 || r.dst_mac != 0;
   }
   EXPECT_GT(with_mac, 0u);
+}
+
+TEST(DecodeNetflowV9, Asr9kOptionsInterfaceTableGivesInterfaceNames) {
+  // Options template 256: scope System, INPUT_SNMP (10) + IF_DESC (83); 19 interfaces.
+  decode::Decoder d;
+  CaptureRun run = runCapture("cisco-asr9k-nfv9-options-interface-table.pcap", d);
+  EXPECT_EQ(run.total.errorTotal(), 0u);
+  EXPECT_EQ(run.sink.records.size(), 0u);
+  EXPECT_EQ(run.total.options_records, 19u);
+  ASSERT_EQ(run.sink.names.size(), 19u);
+  std::map<uint32_t, std::string> byIndex;
+  for (const auto& n : run.sink.names) {
+    EXPECT_EQ(n.if_kind, IfKind::kSnmp);
+    EXPECT_EQ(n.name.find('\0'), std::string::npos) << "NUL padding must be stripped";
+    byIndex[n.if_index] = n.name;
+  }
+  EXPECT_EQ(byIndex.size(), 19u) << "one name per ifIndex";
+  EXPECT_EQ(run.sink.names[0].name, "TenGigE0_0_1_0");
+  // Decoding the same table again reports nothing new.
+  CaptureRun again = runCapture("cisco-asr9k-nfv9-options-interface-table.pcap", d);
+  EXPECT_EQ(again.sink.names.size(), 0u);
 }
 
 TEST(DecodeNetflowV9, JuniperSrxZeroScopeLengthOptionsTemplate) {
