@@ -1,9 +1,12 @@
 // Receive+decode at increasing rates versus a plain recvmmsg sink (the physical limit of this
-// machine) and, with --nfcapd, nfcapd. The sender is `net-collector gen` pinned to CPU 0; every
-// receiver runs pinned to CPU 1. For each rate and receiver: datagrams sent, received, lost.
-// Prints the highest zero-loss rate of each receiver and the ratio ingest / raw sink.
+// machine), with --store our receive+decode+store (the daemon's path: Ingest -> store::Writer into
+// a temporary directory, records stored vs sent) and, with --nfcapd, nfcapd. The sender is
+// `net-collector gen` pinned to CPU 0; every receiver runs pinned to CPU 1. For each rate and
+// receiver: datagrams sent, received, lost. Prints the highest zero-loss rate of each receiver and
+// the ratio ingest / raw sink.
 //
-//   nc-bench-ingest [--format v9] [--seconds 3] [--rates 50000,100000,...] [--nfcapd]
+//   nc-bench-ingest [--format v9] [--seconds 3] [--rates 50000,100000,...] [--store zstd|lz4]
+//                   [--nfcapd] [--only-stores]
 //
 // This is a benchmark, not a test: nothing here asserts a time.
 #include <arpa/inet.h>
@@ -29,6 +32,7 @@
 #include <vector>
 
 #include "collector/ingest/ingest.hpp"
+#include "collector/store/store.hpp"
 
 namespace {
 
@@ -169,6 +173,52 @@ Result ingestSink(const std::string& format, double rate, int seconds) {
   return r;
 }
 
+class StoreSink : public nc::decode::RecordSink {
+ public:
+  explicit StoreSink(nc::store::Writer& w) : w_(w) {}
+  void onRecords(std::span<const nc::FlowRecord> records) override { w_.append(records); }
+
+ private:
+  nc::store::Writer& w_;
+};
+
+// The daemon's path: receive, decode, store (one receive shard; the writer thread shares CPU 1).
+Result storeSink(const std::string& format, double rate, int seconds,
+                 const std::string& compression) {
+  auto dir = std::filesystem::temp_directory_path() / fmt::format("nc-bench-store-{}", getpid());
+  std::filesystem::remove_all(dir);
+  nc::store::StoreOptions so;
+  so.path = dir.string();
+  nc::store::parseCompression(compression, so.compression);
+  Result r;
+  {
+    nc::store::Writer w(so);
+    nc::ingest::IngestOptions o;
+    o.listen = {{"127.0.0.1", 0}};
+    o.threads = 1;
+    nc::ingest::Ingest in(o, [&w](uint32_t) { return std::make_unique<StoreSink>(w); });
+    in.start();
+    r.sent = send(format, in.boundPorts().at(0), rate, seconds, &r.sent_records);
+    settle([&] {
+      in.refreshStats();
+      return in.totals().datagrams;
+    });
+    in.stop();
+    w.close();
+    auto t = in.totals();
+    auto ws = w.stats();
+    r.received = ws.rows_written;  // records here
+    std::fprintf(stderr,
+                 "  [store %s @%.0f/s: %lu records decoded, %lu kernel drops, %lu rows dropped by "
+                 "the store]\n",
+                 compression.c_str(), rate, static_cast<unsigned long>(t.records),
+                 static_cast<unsigned long>(t.kernel_drops),
+                 static_cast<unsigned long>(ws.rows_dropped));
+  }
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
 Result nfcapdSink(const std::string& format, double rate, int seconds) {
   auto dir = std::filesystem::temp_directory_path() / fmt::format("nc-bench-nfcapd-{}", getpid());
   std::filesystem::create_directories(dir);
@@ -179,8 +229,10 @@ Result nfcapdSink(const std::string& format, double rate, int seconds) {
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
     dup2(null, 2);
+    // -B: the same 32 MiB socket buffer our receiver asks for; -y: LZ4, its best-compressing
+    // fast mode (what bytes/flow is compared with).
     execlp("nfcapd", "nfcapd", "-b", "127.0.0.1", "-p", std::to_string(port).c_str(), "-w",
-           dir.c_str(), "-t", "3600", nullptr);
+           dir.c_str(), "-t", "3600", "-B", "33554432", "-y", nullptr);
     _exit(127);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -211,6 +263,8 @@ int main(int argc, char** argv) {
   std::string format = "v9";
   int seconds = 3;
   bool with_nfcapd = false;
+  bool only_stores = false;
+  std::string store_codec;
   std::vector<double> rates = {25000, 50000, 100000, 150000, 200000, 250000, 300000};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -220,6 +274,10 @@ int main(int argc, char** argv) {
       seconds = std::stoi(argv[++i]);
     } else if (a == "--nfcapd") {
       with_nfcapd = true;
+    } else if (a == "--store" && i + 1 < argc) {
+      store_codec = argv[++i];
+    } else if (a == "--only-stores") {
+      only_stores = true;
     } else if (a == "--rates" && i + 1 < argc) {
       rates.clear();
       std::stringstream ss(argv[++i]);
@@ -230,7 +288,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: nc-bench-ingest [--format v5|v9|ipfix|sflow] [--seconds N] "
-                   "[--rates R1,R2,...] [--nfcapd]\n");
+                   "[--rates R1,R2,...] [--store zstd|lz4] [--nfcapd] [--only-stores]\n"
+                   "  --only-stores skips the raw sink and receive+decode-only runs\n");
       return 2;
     }
   }
@@ -238,19 +297,32 @@ int main(int argc, char** argv) {
   pin(1);
   std::printf("format %s, %d s per step, sender on CPU 0, receivers on CPU 1\n", format.c_str(),
               seconds);
-  std::printf("%10s  %22s  %22s%s\n", "rate/s", "raw recvmmsg recv/sent", "ingest recv/sent",
+  std::printf("%10s  %22s  %22s%s%s\n", "rate/s", "raw recvmmsg recv/sent", "ingest recv/sent",
+              store_codec.empty() ? "" : "  ours+store stored/sent (records)",
               with_nfcapd ? "  nfcapd stored/sent (records)" : "");
   double best_raw = 0;
   double best_ingest = 0;
   double best_nfcapd = 0;
+  double best_store = 0;
   for (double rate : rates) {
-    Result raw = rawSink(format, rate, seconds);
-    Result ing = ingestSink(format, rate, seconds);
+    Result raw;
+    Result ing;
+    if (!only_stores) {
+      raw = rawSink(format, rate, seconds);
+      ing = ingestSink(format, rate, seconds);
+    }
     std::string nf;
+    if (!store_codec.empty()) {
+      Result st = storeSink(format, rate, seconds, store_codec);
+      nf += fmt::format("  {:>12}/{:<12}", st.received, st.sent_records);
+      if (st.received == st.sent_records && st.sent_records > 0) {
+        best_store = rate;
+      }
+    }
     if (with_nfcapd) {
       Result n = nfcapdSink(format, rate, seconds);
       uint64_t sent_records = n.sent_records;
-      nf = fmt::format("  {:>12}/{:<12}", n.received, sent_records);
+      nf += fmt::format("  {:>12}/{:<12}", n.received, sent_records);
       if (n.received == sent_records && sent_records > 0) {
         best_nfcapd = rate;
       }
@@ -268,8 +340,14 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("highest zero-loss rate: raw sink %.0f/s, ingest %.0f/s", best_raw, best_ingest);
+  if (!store_codec.empty()) {
+    std::printf(", ours+store (%s) %.0f/s", store_codec.c_str(), best_store);
+  }
   if (with_nfcapd) {
     std::printf(", nfcapd %.0f/s", best_nfcapd);
+  }
+  if (!store_codec.empty() && with_nfcapd && best_nfcapd > 0) {
+    std::printf("\nratio ours+store / nfcapd: %.2f", best_store / best_nfcapd);
   }
   std::printf("\nratio ingest / raw sink: %.2f\n", best_raw > 0 ? best_ingest / best_raw : 0.0);
   return 0;
