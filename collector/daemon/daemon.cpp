@@ -53,23 +53,10 @@ class ShardSink : public decode::RecordSink {
   store::Writer* store_;
 };
 
-std::string_view ifKindName(IfKind k) {
-  switch (k) {
-    case IfKind::kSnmp:
-      return "snmp";
-    case IfKind::kLinuxIfindex:
-      return "ifindex";
-    case IfKind::kOpenFlowPort:
-      return "ofport";
-    default:
-      return "unknown";
-  }
-}
-
 nlohmann::json interfaceJson(const InterfaceEntry& e) {
   nlohmann::json j = {{"exporter", e.exporter.toString()},
                       {"if_index", e.if_index},
-                      {"if_kind", std::string(ifKindName(e.if_kind))},
+                      {"if_kind", std::string(toString(e.if_kind))},
                       {"name", e.name},
                       {"name_source", e.name_source},
                       {"name_learnt", e.name_ns != 0 ? formatTime(e.name_ns) : ""},
