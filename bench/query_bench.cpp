@@ -1,11 +1,17 @@
 // Query throughput: rows/s of `top srcip by bytes` and of a filtered `-A srcip,dstport` over
 // FlowColumns in memory, on 1 and 2 threads; and the same over flows written to a temporary
-// store (scan + decompress + filter + aggregate). Run: build/bin/nc-bench-query
-// [--benchmark_filter=...]; "items_per_second" is rows scanned per second.
+// store (scan + decompress + filter + aggregate). Run: build/bin/nc-bench-query [--rows=N]
+// [--store=DIR] [--benchmark_filter=...]; "items_per_second" is rows scanned per second.
+//   --rows=N     flows generated (default 2000000; the store benchmarks use the same flows)
+//   --store=DIR  keep the store in DIR: written there when DIR does not exist, reused (as is)
+//                when it does, never deleted; lets `net-collector top --store DIR` run on it.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
+#include <string>
 
 #include "collector/query/aggregate.hpp"
 #include "collector/query/filter.hpp"
@@ -17,7 +23,8 @@ namespace {
 using namespace nc;
 using namespace nc::query;
 
-constexpr size_t kRows = 2'000'000;
+size_t kRows = 2'000'000;  // --rows
+std::string kStoreDir;     // --store
 
 // Synthetic flows: 50k sources (zipf-ish skew), 5k destinations, the usual port/protocol mix.
 const std::vector<FlowRecord>& records() {
@@ -98,11 +105,12 @@ BENCHMARK(BM_MemoryFilteredSrcIpDstPort)
 
 void BM_MemoryFilterOnly(benchmark::State& state) {
   auto f = *Filter::compile("proto tcp and dst port in [80 443 8080] and bytes > 1k");
+  const FlowColumns& cols = columns();  // generated outside the timed loop
   std::vector<uint32_t> rows;
   rows.reserve(kRows);
   for (auto _ : state) {
     rows.clear();
-    f.select(columns(), 0, columns().size(), rows);
+    f.select(cols, 0, cols.size(), rows);
     benchmark::DoNotOptimize(rows.data());
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kRows));
@@ -110,25 +118,40 @@ void BM_MemoryFilterOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryFilterOnly)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// A store written once per process in a temporary directory.
+// A store written once per process in a temporary directory (or in --store DIR, kept).
 const std::string& storePath() {
   static const std::string path = [] {
-    auto p =
-        std::filesystem::temp_directory_path() / ("nc-bench-query-" + std::to_string(::getpid()));
+    const bool keep = !kStoreDir.empty();
+    auto p = keep ? std::filesystem::path(kStoreDir)
+                  : std::filesystem::temp_directory_path() /
+                        ("nc-bench-query-" + std::to_string(::getpid()));
+    if (keep && std::filesystem::exists(p)) {
+      return p.string();
+    }
     std::filesystem::remove_all(p);
     store::StoreOptions o;
     o.path = p.string();
     o.rotate_ms = 3600ULL * 1000 * 24;
+    o.queue_bytes = 1ULL << 30;
     store::Writer w(o);
     const auto& rs = records();
     for (size_t i = 0; i < rs.size(); i += 10000) {
       w.append(std::span<const FlowRecord>(rs.data() + i, std::min<size_t>(10000, rs.size() - i)));
-      if (i % 100000 == 0) {
+      if (i % 1000000 == 0) {
         w.flush();  // keep the writer queue from dropping blocks
       }
     }
     w.close();
-    std::atexit([] { std::filesystem::remove_all(storePath()); });
+    if (w.stats().rows_dropped != 0) {
+      std::fprintf(stderr, "store: %llu rows dropped\n",
+                   static_cast<unsigned long long>(w.stats().rows_dropped));
+    }
+    if (!keep) {
+      // Not storePath() in the handler: a handler registered while `path` is being initialized
+      // runs after `path` is destroyed. A copy that is never destroyed instead.
+      static const auto* doomed = new std::filesystem::path(p);
+      std::atexit([] { std::filesystem::remove_all(*doomed); });
+    }
     return p.string();
   }();
   return path;
@@ -153,4 +176,23 @@ BENCHMARK(BM_StoreFilteredSrcIpDstPort)
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--rows=", 7) == 0) {
+      kRows = std::strtoull(argv[i] + 7, nullptr, 10);
+    } else if (std::strncmp(argv[i], "--store=", 8) == 0) {
+      kStoreDir = argv[i] + 8;
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  int n = static_cast<int>(rest.size());
+  benchmark::Initialize(&n, rest.data());
+  if (benchmark::ReportUnrecognizedArguments(n, rest.data())) {
+    return 1;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

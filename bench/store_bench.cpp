@@ -3,17 +3,22 @@
 // reused round-robin with fresh counters and times, 100k flows/s of virtual time.
 //   BM_Write/<distinct>/<codec>   Writer::append in 30-row batches (one v5 datagram) + close:
 //                                 rows/s and bytes/flow on disk (counter "B/flow")
+//   BM_Encode/<version>/<codec>   the writer thread's CPU work per block, no I/O: sort by first_ns,
+//                                 BlockSummary, BlockEncoder (block version 1 = the layout before
+//                                 the constant/v4/narrow transforms, 2 = now): rows/s on one core
 //   BM_Scan/<threads>             Reader::scan of 2M stored rows, summing a column: rows/s
 // Run: build-store/bin/nc-bench-store [--benchmark_filter=...]
 // Ratio against nfcapd: bench/store_vs_nfcapd.sh.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "collector/gen/gen.hpp"
+#include "collector/store/format.hpp"
 #include "collector/store/store.hpp"
 
 namespace {
@@ -78,6 +83,46 @@ BENCHMARK(BM_Write)
     ->UseRealTime()
     ->Iterations(2);
 
+void BM_Encode(benchmark::State& state) {
+  const auto version = static_cast<uint16_t>(state.range(0));
+  const auto codec = static_cast<nc::store::StoreOptions::Compression>(state.range(1));
+  constexpr size_t kBlock = 16384;
+  static const std::vector<nc::FlowColumns> blocks = [] {
+    const auto flows = makeFlows(kBlock * 32, 100000);
+    std::vector<nc::FlowColumns> out;
+    for (size_t i = 0; i < flows.size(); i += kBlock) {
+      nc::FlowColumns c;
+      c.append(std::span(flows).subspan(i, kBlock));
+      out.push_back(std::move(c));
+    }
+    return out;
+  }();
+  nc::store::format::BlockEncoder enc(codec, 1);
+  enc.setVersion(version);
+  std::vector<uint8_t> frame;
+  nc::FlowColumns c;
+  uint64_t rows = 0;
+  uint64_t bytes = 0;
+  for (auto _ : state) {
+    for (const auto& b : blocks) {
+      state.PauseTiming();
+      c = b;  // the writer sorts its own copy
+      state.ResumeTiming();
+      nc::store::format::sortByFirstNs(c);
+      nc::BlockSummary s;
+      s.compute(c);
+      enc.encode(c, frame);
+      rows += c.size();
+      bytes += frame.size();
+    }
+  }
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsRate);
+  state.counters["B/flow"] = static_cast<double>(bytes) / static_cast<double>(rows);
+  state.SetLabel(std::string(nc::store::toString(codec)));
+}
+BENCHMARK(BM_Encode)->ArgsProduct({{1, 2}, {0, 1, 2}})->Unit(benchmark::kMillisecond);
+
 void BM_Scan(benchmark::State& state) {
   static const fs::path dir = [] {
     fs::path p = freshDir("scan");
@@ -89,6 +134,8 @@ void BM_Scan(benchmark::State& state) {
     for (size_t i = 0; i < flows.size(); i += 1000) {
       w.append(std::span(flows).subspan(i, 1000));
     }
+    static const auto* doomed = new fs::path(p);  // outlives `dir` for the exit handler
+    std::atexit([] { fs::remove_all(*doomed); });
     return p;
   }();
   nc::store::Reader r(dir.string());

@@ -239,6 +239,27 @@ std::optional<KeySpec> parseKeys(std::string_view text, uint64_t bucket_ns, std:
   return spec;
 }
 
+ColumnSet keyColumns(const KeySpec& spec, bool scaled) {
+  ColumnSet s;
+  addColumn(s, Column::first_ns);
+  addColumn(s, Column::last_ns);
+  addColumn(s, Column::packets);
+  addColumn(s, Column::bytes);
+  if (scaled) {
+    addColumn(s, Column::sampling_rate);
+    addColumn(s, Column::flags);
+  }
+  for (const KeyPart& p : spec.parts) {
+    addColumn(s, p.col);
+    addColumn(s, p.dst_col);
+    if (p.kind == KeyPart::Kind::kRecordNet) {
+      addColumn(s, p.mask_col);
+      addColumn(s, p.dst_mask_col);
+    }
+  }
+  return s;
+}
+
 uint64_t Counters::durationMs() const {
   if (first_ns == UINT64_MAX || last_ns / 1000000 <= first_ns / 1000000) {
     return 0;
@@ -302,8 +323,9 @@ Aggregator::Aggregator(KeySpec spec, bool scaled, size_t expected_groups)
   }
   slots_.assign(cap, 0);
   mask_ = cap - 1;
-  keys_.reserve(expected_groups * spec_.width);
-  counters_.reserve(expected_groups);
+  static_assert(sizeof(Counters) % 8 == 0 && alignof(Counters) <= 8);
+  stride_ = sizeof(Counters) + (spec_.width + 7) / 8 * 8;
+  recs_.reserve(expected_groups * stride_);
   hashes_.reserve(expected_groups);
 }
 
@@ -316,32 +338,79 @@ void Aggregator::grow() {
     while (slots_[s] != 0) {
       s = (s + 1) & mask_;
     }
-    slots_[s] = static_cast<uint32_t>(g + 1);
+    slots_[s] = (hashes_[g] >> 32 << 32) | (g + 1);
   }
 }
 
+template <size_t W>
 size_t Aggregator::findOrInsert(const uint8_t* key, uint64_t hash) {
-  const size_t w = spec_.width;
+  const size_t w = W != 0 ? W : spec_.width;
+  const uint64_t tag = hash >> 32;
   size_t s = hash & mask_;
   while (true) {
-    uint32_t g = slots_[s];
-    if (g == 0) {
+    const uint64_t e = slots_[s];
+    if (e == 0) {
       break;
     }
-    if (hashes_[g - 1] == hash && std::memcmp(keys_.data() + (g - 1) * w, key, w) == 0) {
-      return g - 1;
+    if ((e >> 32) == tag) {
+      const size_t g = (e & 0xffffffffu) - 1;
+      if (std::memcmp(recs_.data() + g * stride_ + sizeof(Counters), key, w) == 0) {
+        return g;
+      }
     }
     s = (s + 1) & mask_;
   }
-  size_t idx = counters_.size();
-  keys_.insert(keys_.end(), key, key + w);
+  size_t idx = hashes_.size();
+  recs_.resize(recs_.size() + stride_);
+  std::byte* r = recs_.data() + idx * stride_;
+  new (r) Counters{};
+  std::memcpy(r + sizeof(Counters), key, w);
   hashes_.push_back(hash);
-  counters_.emplace_back();
-  slots_[s] = static_cast<uint32_t>(idx + 1);
-  if (counters_.size() * 2 > slots_.size()) {
+  slots_[s] = (tag << 32) | (idx + 1);
+  if (hashes_.size() * 2 > slots_.size()) {
     grow();
   }
   return idx;
+}
+
+// Looks up (or inserts) the group of every key in batch_keys_ and adds row rows[i] to it. The
+// table does not fit in L1/L2 for large group counts, so the slot of key i + 16 and the key and
+// counters of the group probably behind key i + 8 are prefetched while key i is processed.
+template <size_t W>
+void Aggregator::accumulate(const FlowColumns& c, const uint32_t* rows, size_t n) {
+  const size_t w = W != 0 ? W : spec_.width;
+  const uint8_t* kb = batch_keys_.data();
+  batch_hashes_.resize(n);
+  uint64_t* h = batch_hashes_.data();
+  for (size_t i = 0; i < n; ++i) {
+    h[i] = hashKey(kb + i * w, w);
+  }
+  constexpr size_t kAhead = 64;
+  const bool scaled = scaled_;
+  const uint64_t* first = c.first_ns.data();
+  const uint64_t* last = c.last_ns.data();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      __builtin_prefetch(&slots_[h[i + kAhead] & mask_]);
+    }
+    if (i + kAhead / 2 < n) {
+      const uint64_t e = slots_[h[i + kAhead / 2] & mask_];
+      if (e != 0) {
+        const size_t g = (e & 0xffffffffu) - 1;
+        const std::byte* r = recs_.data() + g * stride_;
+        __builtin_prefetch(r, 1);
+        __builtin_prefetch(r + stride_ - 1, 1);
+      }
+    }
+    const size_t g = findOrInsert<W>(kb + i * w, h[i]);
+    Counters& a = rec(g);
+    const size_t r = rows[i];
+    a.flows += 1;
+    a.packets += rowPackets(c, r, scaled);
+    a.bytes += rowBytes(c, r, scaled);
+    a.first_ns = std::min(a.first_ns, first[r]);
+    a.last_ns = std::max(a.last_ns, last[r]);
+  }
 }
 
 void Aggregator::addPass(const FlowColumns& c, const uint32_t* rows, size_t n, bool dst_side) {
@@ -393,16 +462,29 @@ void Aggregator::addPass(const FlowColumns& c, const uint32_t* rows, size_t n, b
       }
     }
   }
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t* k = kb + i * w;
-    size_t g = findOrInsert(k, hashKey(k, w));
-    Counters& a = counters_[g];
-    size_t r = rows[i];
-    a.flows += 1;
-    a.packets += rowPackets(c, r, scaled_);
-    a.bytes += rowBytes(c, r, scaled_);
-    a.first_ns = std::min(a.first_ns, c.first_ns[r]);
-    a.last_ns = std::max(a.last_ns, c.last_ns[r]);
+  switch (w) {
+    case 1:
+      return accumulate<1>(c, rows, n);
+    case 2:
+      return accumulate<2>(c, rows, n);
+    case 4:
+      return accumulate<4>(c, rows, n);
+    case 8:
+      return accumulate<8>(c, rows, n);
+    case 16:
+      return accumulate<16>(c, rows, n);
+    case 17:
+      return accumulate<17>(c, rows, n);
+    case 18:
+      return accumulate<18>(c, rows, n);
+    case 20:
+      return accumulate<20>(c, rows, n);
+    case 24:
+      return accumulate<24>(c, rows, n);
+    case 32:
+      return accumulate<32>(c, rows, n);
+    default:
+      return accumulate<0>(c, rows, n);
   }
 }
 
@@ -414,13 +496,12 @@ void Aggregator::add(const FlowColumns& c, const uint32_t* rows, size_t n) {
 }
 
 void Aggregator::merge(const Aggregator& o) {
-  const size_t w = spec_.width;
-  while ((counters_.size() + o.size()) * 2 > slots_.size()) {
+  while ((size() + o.size()) * 2 > slots_.size()) {
     grow();
   }
   for (size_t g = 0; g < o.size(); ++g) {
-    size_t mine = findOrInsert(o.keys_.data() + g * w, o.hashes_[g]);
-    counters_[mine].add(o.counters_[g]);
+    size_t mine = findOrInsert<0>(o.key(g), o.hashes_[g]);
+    rec(mine).add(o.counters(g));
   }
 }
 
@@ -429,8 +510,8 @@ std::vector<size_t> Aggregator::top(Metric m, size_t limit) const {
   std::iota(idx.begin(), idx.end(), 0);
   const size_t w = spec_.width;
   auto less = [&](size_t a, size_t b) {
-    uint64_t ma = metricOf(counters_[a], m);
-    uint64_t mb = metricOf(counters_[b], m);
+    uint64_t ma = metricOf(counters(a), m);
+    uint64_t mb = metricOf(counters(b), m);
     if (ma != mb) {
       return ma > mb;
     }

@@ -11,7 +11,9 @@
 // aggregator is built with scaled = false (nfdump's behaviour: raw).
 //
 // One Aggregator per worker thread; merge() them at the end.
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -55,6 +57,10 @@ struct KeySpec {
 // dstvlan, vlan, next, nhip, router, insrcmac, outdstmac, indstmac, outsrcmac, odid, dir,
 // engine) and "time" (bucketed by bucket_ns). On error returns nullopt and sets `why`.
 std::optional<KeySpec> parseKeys(std::string_view text, uint64_t bucket_ns, std::string* why);
+
+// Columns an aggregation by `spec` reads: the key columns and the counter columns (first_ns,
+// last_ns, packets, bytes; sampling_rate and flags when `scaled`).
+ColumnSet keyColumns(const KeySpec& spec, bool scaled);
 
 struct Counters {
   uint64_t flows = 0;
@@ -104,10 +110,14 @@ class Aggregator {
   // Adds every group of `o` (same spec).
   void merge(const Aggregator& o);
 
-  size_t size() const { return counters_.size(); }
+  size_t size() const { return hashes_.size(); }
   const KeySpec& spec() const { return spec_; }
-  const uint8_t* key(size_t group) const { return keys_.data() + group * spec_.width; }
-  const Counters& counters(size_t group) const { return counters_[group]; }
+  const uint8_t* key(size_t group) const {
+    return reinterpret_cast<const uint8_t*>(recs_.data() + group * stride_ + sizeof(Counters));
+  }
+  const Counters& counters(size_t group) const {
+    return *std::launder(reinterpret_cast<const Counters*>(recs_.data() + group * stride_));
+  }
 
   // Group indices ordered by `m` descending (ties: key bytes ascending), at most `limit` (0 = all).
   std::vector<size_t> top(Metric m, size_t limit) const;
@@ -120,18 +130,32 @@ class Aggregator {
   void keyJson(const uint8_t* key, nlohmann::json& out) const;
 
  private:
+  // W = the key width when known at compile time (common widths), 0 = spec_.width.
+  template <size_t W>
   size_t findOrInsert(const uint8_t* key, uint64_t hash);
+  template <size_t W>
+  void accumulate(const FlowColumns& c, const uint32_t* rows, size_t n);
   void grow();
+  Counters& rec(size_t g) {
+    return *std::launder(reinterpret_cast<Counters*>(recs_.data() + g * stride_));
+  }
   void addPass(const FlowColumns& c, const uint32_t* rows, size_t n, bool dst_side);
 
   KeySpec spec_;
   bool scaled_;
-  std::vector<uint8_t> keys_;
-  std::vector<uint64_t> hashes_;
-  std::vector<Counters> counters_;
-  std::vector<uint32_t> slots_;  // group index + 1; 0 = empty
+  // Group g's record at g * stride_: its Counters, then its key (width bytes, padded to 8), so
+  // one lookup touches one or two cache lines.
+  std::vector<std::byte> recs_;
+  size_t stride_ = 0;
+  std::vector<uint64_t> hashes_;  // of group g
+  // Open addressing, linear probing, load <= 1/2. A slot is 0 (empty) or
+  // (hash >> 32) << 32 | (group + 1): the upper half of the hash is compared before the key, so
+  // a probe rarely touches the record of another group. Small (8 bytes a slot), so hot groups'
+  // slots stay in cache; a 64-byte record per slot measured slower.
+  std::vector<uint64_t> slots_;
   size_t mask_ = 0;
   std::vector<uint8_t> batch_keys_;
+  std::vector<uint64_t> batch_hashes_;
 };
 
 }  // namespace nc::query

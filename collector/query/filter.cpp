@@ -1347,6 +1347,41 @@ bool Filter::matchesAll() const {
   return program_.size() == 1 && leaves_[program_[0].leaf].op == Leaf::Op::kTrue;
 }
 
+ColumnSet Filter::columns() const {
+  ColumnSet s;
+  for (const Instr& in : program_) {
+    if (in.kind != Instr::Kind::kLeaf) {
+      continue;
+    }
+    const Leaf& l = leaves_[in.leaf];
+    switch (l.op) {
+      case Leaf::Op::kTrue:
+      case Leaf::Op::kFalse:
+        break;
+      case Leaf::Op::kDstPort:
+      case Leaf::Op::kDstPortSet:
+        addColumn(s, Column::dst_port);
+        addColumn(s, Column::proto);
+        addColumn(s, Column::icmp_type);
+        addColumn(s, Column::icmp_code);
+        break;
+      case Leaf::Op::kDuration:
+      case Leaf::Op::kPps:
+      case Leaf::Op::kBps:
+      case Leaf::Op::kBpp:
+        addColumn(s, Column::first_ns);
+        addColumn(s, Column::last_ns);
+        addColumn(s, Column::packets);
+        addColumn(s, Column::bytes);
+        break;
+      default:
+        addColumn(s, l.col);
+        break;
+    }
+  }
+  return s;
+}
+
 void Filter::select(const FlowColumns& c, size_t begin, size_t end,
                     std::vector<uint32_t>& rows) const {
   if (matchesAll()) {
@@ -1511,6 +1546,19 @@ void Filter::select(const FlowColumns& c, size_t begin, size_t end,
               const uint8_t* co = c.icmp_code.data() + base;
               static const std::vector<uint64_t> kNoSet;
               const auto& set = l.op == Leaf::Op::kDstPortSet ? sets_[l.index] : kNoSet;
+              if (l.op == Leaf::Op::kDstPortSet && set.size() <= 8) {
+                // Short lists: compare with every entry (no branches) instead of a binary search.
+                for (size_t i = 0; i < n; ++i) {
+                  bool icmp = (pr[i] == 1) | (pr[i] == 58);
+                  uint64_t v = icmp ? (uint64_t{ty[i]} << 8 | co[i]) : dp[i];
+                  uint8_t hit = 0;
+                  for (uint64_t e : set) {
+                    hit |= v == e;
+                  }
+                  out[i] = hit;
+                }
+                break;
+              }
               for (size_t i = 0; i < n; ++i) {
                 bool icmp = (pr[i] == 1) | (pr[i] == 58);
                 uint64_t v = icmp ? (uint64_t{ty[i]} << 8 | co[i]) : dp[i];
@@ -1553,12 +1601,17 @@ void Filter::select(const FlowColumns& c, size_t begin, size_t end,
         }
       }
     }
+    // Branch-free compaction: write every index, advance past the ones that match.
     const uint8_t* m = stack_mem.data();
+    const size_t at = rows.size();
+    rows.resize(at + n);
+    uint32_t* o = rows.data() + at;
+    size_t k = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (m[i]) {
-        rows.push_back(static_cast<uint32_t>(base + i));
-      }
+      o[k] = static_cast<uint32_t>(base + i);
+      k += m[i] & 1;
     }
+    rows.resize(at + k);
   }
 }
 

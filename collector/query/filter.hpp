@@ -96,6 +96,8 @@ class Filter {
   bool mayMatch(const BlockSummary& b) const;
   // True when the program is the constant "any".
   bool matchesAll() const;
+  // Every column select() and mayMatch() read (the scan's column projection).
+  ColumnSet columns() const;
 
   // The program, one instruction per line (like nfdump -X).
   std::string dump() const;

@@ -86,8 +86,10 @@ unsigned MemorySource::maxWorkers(unsigned threads) const {
 }
 
 void MemorySource::scan(const Filter& filter, uint64_t since_ns, uint64_t until_ns,
-                        unsigned threads, const BatchFn& fn, ScanTotals& totals) {
+                        unsigned threads, const ColumnSet& columns, const BatchFn& fn,
+                        ScanTotals& totals) {
   (void)filter;
+  (void)columns;
   (void)since_ns;
   (void)until_ns;
   const size_t n = cols_.size();
@@ -174,8 +176,8 @@ struct Matched {
 };
 
 // Runs src.scan with a progress monitor when asked for one.
-void runScan(Source& src, const QueryOptions& q, const BatchFn& fn, ScanTotals& totals,
-             std::atomic<uint64_t>& scanned) {
+void runScan(Source& src, const QueryOptions& q, const ColumnSet& needed, const BatchFn& fn,
+             ScanTotals& totals, std::atomic<uint64_t>& scanned) {
   auto start = std::chrono::steady_clock::now();
   std::mutex mu;
   std::condition_variable cv;
@@ -189,7 +191,8 @@ void runScan(Source& src, const QueryOptions& q, const BatchFn& fn, ScanTotals& 
       }
     });
   }
-  src.scan(q.filter, q.since_ns, q.until_ns, q.threads, fn, totals);
+  const ColumnSet columns = q.project ? needed | q.filter.columns() : allColumns();
+  src.scan(q.filter, q.since_ns, q.until_ns, q.threads, columns, fn, totals);
   if (monitor.joinable()) {
     {
       std::lock_guard lock(mu);
@@ -264,7 +267,7 @@ ScanTotals listFlows(Source& src, const QueryOptions& q, Order order, size_t lim
       wk.flows.resize(limit);
     }
   };
-  runScan(src, q, fn, totals, scanned);
+  runScan(src, q, allColumns(), fn, totals, scanned);  // rows are copied whole
   out.clear();
   for (auto& wk : workers) {
     wk.m.into(totals);
@@ -298,10 +301,12 @@ ScanTotals aggregateFlows(Source& src, const QueryOptions& q, const KeySpec& key
     q.filter.select(c, begin, end, wk.m.sel);
     wk.m.rows += end - begin;
     scanned.fetch_add(end - begin, std::memory_order_relaxed);
-    wk.m.count(c, q.scaled);
+    if (keys.either) {
+      wk.m.count(c, q.scaled);  // groups count each flow twice: sum the rows here
+    }
     wk.agg->add(c, wk.m.sel.data(), wk.m.sel.size());
   };
-  runScan(src, q, fn, totals, scanned);
+  runScan(src, q, keyColumns(keys, q.scaled), fn, totals, scanned);
   // Merge into the largest table (fewest re-inserts).
   size_t best = 0;
   for (size_t i = 0; i < workers.size(); ++i) {
@@ -316,6 +321,18 @@ ScanTotals aggregateFlows(Source& src, const QueryOptions& q, const KeySpec& key
   for (auto& wk : workers) {
     if (wk.agg) {
       out->merge(*wk.agg);
+    }
+  }
+  if (!keys.either) {
+    // Every matched row is in exactly one group: the matched totals are the groups' sums (the
+    // same wrap-around sums as adding row by row), without a second pass over the rows.
+    for (size_t g = 0; g < out->size(); ++g) {
+      const Counters& c = out->counters(g);
+      totals.flows += c.flows;
+      totals.packets += c.packets;
+      totals.bytes += c.bytes;
+      totals.first_ns = std::min(totals.first_ns, c.first_ns);
+      totals.last_ns = std::max(totals.last_ns, c.last_ns);
     }
   }
   return totals;

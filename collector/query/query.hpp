@@ -56,8 +56,10 @@ class Source {
   // Calls fn for every batch that may hold rows with since <= first_ns < until and may match
   // `filter` (block pruning). Rows outside the window may be passed; callers filter them (the
   // filter given to the query already carries the window). Fills the scan counters of `totals`.
+  // `columns`: the columns fn reads. A source may leave the other columns EMPTY in the batches
+  // it passes (the store does: it decompresses only these); first_ns is always present.
   virtual void scan(const Filter& filter, uint64_t since_ns, uint64_t until_ns, unsigned threads,
-                    const BatchFn& fn, ScanTotals& totals) = 0;
+                    const ColumnSet& columns, const BatchFn& fn, ScanTotals& totals) = 0;
 };
 
 // Flows in memory (JSON input, the daemon's recent flows, benchmarks). Splits into chunks of
@@ -68,7 +70,7 @@ class MemorySource : public Source {
       : cols_(cols), chunk_(chunk_rows) {}
   unsigned maxWorkers(unsigned threads) const override;
   void scan(const Filter& filter, uint64_t since_ns, uint64_t until_ns, unsigned threads,
-            const BatchFn& fn, ScanTotals& totals) override;
+            const ColumnSet& columns, const BatchFn& fn, ScanTotals& totals) override;
 
  private:
   const FlowColumns& cols_;
@@ -90,6 +92,9 @@ struct QueryOptions {
   uint64_t until_ns = UINT64_MAX;
   unsigned threads = 0;  // 0 = one per core
   bool scaled = true;    // totals and aggregates multiply by sampling_rate
+  // Read only the columns the query needs (filter, keys, counters; listings read all). Off =
+  // every column is decoded (tests compare both; results are the same).
+  bool project = true;
   // Called about every 250 ms from a monitor thread with the rows scanned so far.
   std::function<void(uint64_t rows_scanned)> progress;
 };

@@ -28,8 +28,9 @@ class StoreSource : public Source {
   }
 
   void scan(const Filter& filter, uint64_t since_ns, uint64_t until_ns, unsigned threads,
-            const BatchFn& fn, ScanTotals& totals) override {
+            const ColumnSet& columns, const BatchFn& fn, ScanTotals& totals) override {
     store::ScanRequest req;
+    req.columns = columns;
     req.since_ns = since_ns;
     req.until_ns = until_ns;
     req.threads = threads == 0 ? maxWorkers(0) : threads;

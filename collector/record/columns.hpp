@@ -4,6 +4,7 @@
 // agree on one layout. The column list is one X-macro, NC_FLOW_COLUMNS, matching FlowRecord's
 // fields one to one (tests/unit/record/columns_test.cpp checks every field round-trips).
 #include <array>
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -65,6 +66,21 @@ inline constexpr size_t kColumnCount = 0
 #undef NC_COLUMN_COUNT
     ;
 
+// A set of columns, bit i = column id i. Store scans decode only the columns of a set
+// (store::ScanRequest::columns); queries compute the set they read (collector/query).
+using ColumnSet = std::bitset<kColumnCount>;
+inline ColumnSet allColumns() {
+  return ColumnSet().set();
+}
+inline ColumnSet& addColumn(ColumnSet& s, Column c) {
+  return s.set(static_cast<size_t>(c));
+}
+inline bool hasColumn(const ColumnSet& s, Column c) {
+  return s.test(static_cast<size_t>(c));
+}
+
+// A batch of flows. size() is the length of first_ns: a batch decoded with a column set (see
+// ColumnSet) always has first_ns; the columns outside the set are EMPTY vectors, not defaults.
 struct FlowColumns {
 #define NC_DECLARE_COLUMN(type, name) std::vector<type> name;
   NC_FLOW_COLUMNS(NC_DECLARE_COLUMN)

@@ -103,31 +103,6 @@ constexpr std::array<bool, kColumnCount> kIsAddr = {
 #undef NC_ISADDR
 };
 
-const uint8_t* columnData(const FlowColumns& c, size_t id) {
-  switch (id) {
-#define NC_DATA(type, name)               \
-  case static_cast<size_t>(Column::name): \
-    return reinterpret_cast<const uint8_t*>(c.name.data());
-    NC_FLOW_COLUMNS(NC_DATA)
-#undef NC_DATA
-    default:
-      return nullptr;
-  }
-}
-
-uint8_t* resizeColumn(FlowColumns& c, size_t id, size_t rows) {
-  switch (id) {
-#define NC_RESIZE(type, name)             \
-  case static_cast<size_t>(Column::name): \
-    c.name.resize(rows);                  \
-    return reinterpret_cast<uint8_t*>(c.name.data());
-    NC_FLOW_COLUMNS(NC_RESIZE)
-#undef NC_RESIZE
-    default:
-      return nullptr;
-  }
-}
-
 void fillDefault(FlowColumns& c, size_t id, size_t rows) {
   static const FlowRecord def{};
   switch (id) {
@@ -142,15 +117,17 @@ void fillDefault(FlowColumns& c, size_t id, size_t rows) {
   }
 }
 
-uint8_t transformFor(size_t id) {
-  if (id == static_cast<size_t>(Column::first_ns)) {
-    return kDelta | kShuffle;
+void clearColumn(FlowColumns& c, size_t id) {
+  switch (id) {
+#define NC_CLEAR(type, name)              \
+  case static_cast<size_t>(Column::name): \
+    c.name.clear();                       \
+    break;
+    NC_FLOW_COLUMNS(NC_CLEAR)
+#undef NC_CLEAR
+    default:
+      break;
   }
-  if (id == static_cast<size_t>(Column::last_ns) ||
-      id == static_cast<size_t>(Column::received_ns)) {
-    return kMinusFirst | kShuffle;
-  }
-  return kWidth[id] > 1 ? kShuffle : 0;
 }
 
 uint64_t zigzag(uint64_t d) {
@@ -160,6 +137,7 @@ uint64_t unzigzag(uint64_t z) {
   return (z >> 1) ^ (~(z & 1) + 1);
 }
 
+// Byte shuffle of w-byte values (all byte 0s, then all byte 1s, ...) and its inverse.
 void shuffle(const uint8_t* in, uint8_t* out, size_t n, size_t w) {
   for (size_t b = 0; b < w; ++b) {
     uint8_t* o = out + b * n;
@@ -179,9 +157,130 @@ void unshuffle(const uint8_t* in, uint8_t* out, size_t n, size_t w) {
   }
 }
 
+// Bytes needed to hold v (1..8).
+size_t bytesFor(uint64_t v) {
+  size_t n = 1;
+  while (n < 8 && (v >> (8 * n)) != 0) {
+    ++n;
+  }
+  return n;
+}
+
+// The low NB bytes of x[i] - base, shuffled: all byte 0s, then all byte 1s, ...
+template <size_t NB>
+void packPlanes(const uint64_t* x, size_t n, uint64_t base, uint8_t* out) {
+  for (size_t b = 0; b < NB; ++b) {
+    uint8_t* o = out + b * n;
+    const unsigned shift = static_cast<unsigned>(8 * b);
+    for (size_t i = 0; i < n; ++i) {
+      o[i] = static_cast<uint8_t>((x[i] - base) >> shift);
+    }
+  }
+}
+void packPlanes(const uint64_t* x, size_t n, uint64_t base, uint8_t* out, size_t nb) {
+  switch (nb) {
+    case 1:
+      return packPlanes<1>(x, n, base, out);
+    case 2:
+      return packPlanes<2>(x, n, base, out);
+    case 3:
+      return packPlanes<3>(x, n, base, out);
+    case 4:
+      return packPlanes<4>(x, n, base, out);
+    case 5:
+      return packPlanes<5>(x, n, base, out);
+    case 6:
+      return packPlanes<6>(x, n, base, out);
+    case 7:
+      return packPlanes<7>(x, n, base, out);
+    default:
+      return packPlanes<8>(x, n, base, out);
+  }
+}
+
+// Inverse of packPlanes: out[i] = base + (NB-byte little-endian value i), from shuffled planes
+// (`planar`) or from values stored one after another.
+template <size_t NB, typename T>
+void unpackPlanes(const uint8_t* in, size_t n, uint64_t base, T* out) {
+  if constexpr (NB == 1) {
+    for (size_t i = 0; i < n; ++i) {
+      out[i] = static_cast<T>(base + in[i]);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t v = 0;
+      for (size_t b = 0; b < NB; ++b) {
+        v |= uint64_t{in[b * n + i]} << (8 * b);
+      }
+      out[i] = static_cast<T>(base + v);
+    }
+  }
+}
+template <size_t NB, typename T>
+void unpackRows(const uint8_t* in, size_t n, uint64_t base, T* out) {
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t v = 0;
+    std::memcpy(&v, in + i * NB, NB);
+    out[i] = static_cast<T>(base + v);
+  }
+}
+template <typename T>
+void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, T* out) {
+  switch (nb) {
+#define NC_UNPACK(k) \
+  case k:            \
+    return planar ? unpackPlanes<k, T>(in, n, base, out) : unpackRows<k, T>(in, n, base, out);
+    NC_UNPACK(1)
+    NC_UNPACK(2)
+    NC_UNPACK(3)
+    NC_UNPACK(4)
+    NC_UNPACK(5)
+    NC_UNPACK(6)
+    NC_UNPACK(7)
+    NC_UNPACK(8)
+#undef NC_UNPACK
+    default:
+      return;
+  }
+}
+
+bool isV4Mapped(const IpAddr& a) {
+  uint64_t lo;
+  uint32_t mid;
+  std::memcpy(&lo, a.bytes.data(), 8);
+  std::memcpy(&mid, a.bytes.data() + 8, 4);
+  return lo == 0 && mid == 0xffff0000u;
+}
+
+// Bytes 12..15 (the IPv4 address) of every address, as 4 planes, and back.
+void packV4(const IpAddr* a, size_t n, uint8_t* out) {
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = a[i].bytes[12];
+    out[n + i] = a[i].bytes[13];
+    out[2 * n + i] = a[i].bytes[14];
+    out[3 * n + i] = a[i].bytes[15];
+  }
+}
+void unpackV4(const uint8_t* in, size_t n, bool planar, IpAddr* out) {
+  const size_t s1 = planar ? n : 1;
+  const size_t step = planar ? 1 : 4;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* p = in + i * step;
+    // Bytes 8..15 of ::ffff:a.b.c.d, little-endian: 00 00 ff ff a b c d.
+    uint64_t hi = 0xffff0000ull | uint64_t{p[0]} << 32 | uint64_t{p[s1]} << 40 |
+                  uint64_t{p[2 * s1]} << 48 | uint64_t{p[3 * s1]} << 56;
+    uint64_t lo = 0;
+    std::memcpy(out[i].bytes.data(), &lo, 8);
+    std::memcpy(out[i].bytes.data() + 8, &hi, 8);
+  }
+}
+
+// v = v[perm[0]], v[perm[1]], ... through a per-thread scratch vector of the same type (its
+// capacity is kept, so sorting block after block allocates nothing).
 template <typename T>
 void gather(std::vector<T>& v, const std::vector<uint32_t>& perm) {
-  std::vector<T> out(v.size());
+  thread_local std::vector<T> out;
+  out.resize(perm.size());
   for (size_t i = 0; i < perm.size(); ++i) {
     out[i] = v[perm[i]];
   }
@@ -304,10 +403,20 @@ void sortByFirstNs(FlowColumns& c) {
   if (std::is_sorted(c.first_ns.begin(), c.first_ns.end())) {
     return;
   }
-  std::vector<uint32_t> perm(c.size());
-  std::iota(perm.begin(), perm.end(), 0u);
-  std::stable_sort(perm.begin(), perm.end(),
-                   [&](uint32_t a, uint32_t b) { return c.first_ns[a] < c.first_ns[b]; });
+  // Sort (first_ns, row) pairs: the row breaks ties, so the order is the stable one, and the
+  // comparisons read the pairs, not c.first_ns through an index.
+  const size_t n = c.size();
+  thread_local std::vector<std::pair<uint64_t, uint32_t>> keyed;
+  thread_local std::vector<uint32_t> perm;
+  keyed.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    keyed[i] = {c.first_ns[i], static_cast<uint32_t>(i)};
+  }
+  std::sort(keyed.begin(), keyed.end());
+  perm.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    perm[i] = keyed[i].second;
+  }
 #define NC_GATHER(type, name) gather(c.name, perm);
   NC_FLOW_COLUMNS(NC_GATHER)
 #undef NC_GATHER
@@ -319,7 +428,8 @@ BlockEncoder::BlockEncoder(StoreOptions::Compression compression, int zstd_level
     : codec_(compression == StoreOptions::Compression::kZstd  ? kCodecZstd
              : compression == StoreOptions::Compression::kLz4 ? kCodecLz4
                                                               : kCodecNone),
-      level_(zstd_level) {
+      level_(zstd_level),
+      version_(kFlowBlockVersion) {
   if (codec_ == kCodecZstd) {
     zctx_ = ZSTD_createCCtx();
   }
@@ -329,12 +439,172 @@ BlockEncoder::~BlockEncoder() {
   ZSTD_freeCCtx(zctx_);
 }
 
+namespace {
+
+// How one column is stored: transform bits, stored value width, the kNarrow base, and the bytes to
+// compress (rows x width, or the single value of a kConstant column).
+struct ColumnPlan {
+  uint8_t xf = 0;
+  uint8_t width = 0;
+  bool has_base = false;
+  uint64_t base = 0;
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+};
+
+template <typename T>
+void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, bool v1,
+                   std::vector<uint64_t>& x, std::vector<uint8_t>& buf, ColumnPlan& plan) {
+  constexpr size_t kW = sizeof(T);
+  const size_t rows = v.size();
+  const bool is_first = id == static_cast<size_t>(Column::first_ns);
+  const bool minus_first =
+      id == static_cast<size_t>(Column::last_ns) || id == static_cast<size_t>(Column::received_ns);
+  uint64_t mn = UINT64_MAX;
+  uint64_t mx = 0;
+  if (!v1) {
+    for (const T& e : v) {
+      const auto u = static_cast<uint64_t>(e);
+      mn = u < mn ? u : mn;
+      mx = u > mx ? u : mx;
+    }
+    if (rows > 0 && mn == mx) {
+      plan.xf = kConstant;
+      plan.width = static_cast<uint8_t>(kW);
+      plan.data = reinterpret_cast<const uint8_t*>(v.data());
+      plan.len = kW;
+      return;
+    }
+  }
+  x.resize(rows);
+  uint8_t xf = 0;
+  bool transformed = false;
+  if (is_first) {
+    // Deltas from the previous row; version 2 starts from the first value (x[0] = 0) so sorted
+    // times narrow to the width of the largest gap, the first value being the base.
+    uint64_t prev = v1 || rows == 0 ? 0 : static_cast<uint64_t>(v[0]);
+    uint64_t widest = 0;
+    for (size_t i = 0; i < rows; ++i) {
+      x[i] = zigzag(v[i] - prev);
+      prev = v[i];
+      widest = x[i] > widest ? x[i] : widest;
+    }
+    xf |= kDelta;
+    if (!v1 && rows > 0 && bytesFor(widest) < kW) {
+      xf |= kNarrow | (bytesFor(widest) > 1 ? kShuffle : 0);
+      const size_t nb = bytesFor(widest);
+      buf.resize(rows * nb);
+      packPlanes(x.data(), rows, 0, buf.data(), nb);
+      plan.xf = xf;
+      plan.width = static_cast<uint8_t>(nb);
+      plan.has_base = true;
+      plan.base = static_cast<uint64_t>(v[0]);
+      plan.data = buf.data();
+      plan.len = buf.size();
+      return;
+    }
+    if (!v1 && rows > 0) {  // deltas from 0 when they do not narrow (the version 1 rule)
+      x[0] = zigzag(static_cast<uint64_t>(v[0]));
+    }
+    transformed = true;
+  } else if (minus_first) {
+    for (size_t i = 0; i < rows; ++i) {
+      x[i] = zigzag(v[i] - c.first_ns[i]);
+    }
+    xf |= kMinusFirst;
+    transformed = true;
+  } else {
+    for (size_t i = 0; i < rows; ++i) {
+      x[i] = static_cast<uint64_t>(v[i]);
+    }
+  }
+  size_t width = kW;
+  uint64_t base = 0;
+  if (!v1 && rows > 0 && !is_first) {
+    if (transformed) {
+      mn = UINT64_MAX;
+      mx = 0;
+      for (uint64_t e : x) {
+        mn = e < mn ? e : mn;
+        mx = e > mx ? e : mx;
+      }
+    }
+    const size_t nb = bytesFor(mx - mn);
+    if (nb < kW) {
+      xf |= kNarrow;
+      width = nb;
+      base = mn;
+    }
+  }
+  if (width > 1) {
+    xf |= kShuffle;
+  }
+  buf.resize(rows * width);
+  packPlanes(x.data(), rows, base, buf.data(), width);
+  plan.xf = xf;
+  plan.width = static_cast<uint8_t>(width);
+  plan.has_base = (xf & kNarrow) != 0;
+  plan.base = base;
+  plan.data = buf.data();
+  plan.len = buf.size();
+}
+
+void planAddrColumn(const std::vector<IpAddr>& v, bool v1, std::vector<uint8_t>& buf,
+                    ColumnPlan& plan) {
+  const size_t rows = v.size();
+  bool all_equal = rows > 0 && !v1;
+  bool all_v4 = !v1;
+  uint64_t first[2] = {0, 0};
+  if (rows > 0) {
+    std::memcpy(first, v[0].bytes.data(), 16);
+  }
+  for (size_t i = 0; i < rows && (all_equal || all_v4); ++i) {
+    uint64_t a[2];
+    std::memcpy(a, v[i].bytes.data(), 16);
+    all_equal = all_equal && a[0] == first[0] && a[1] == first[1];
+    all_v4 = all_v4 && isV4Mapped(v[i]);
+  }
+  if (all_equal) {
+    plan.xf = kConstant;
+    plan.width = 16;
+    plan.data = v[0].bytes.data();
+    plan.len = 16;
+    return;
+  }
+  if (all_v4) {
+    buf.resize(rows * 4);
+    packV4(v.data(), rows, buf.data());
+    plan.xf = kV4Only | kShuffle;
+    plan.width = 4;
+  } else {
+    buf.resize(rows * 16);
+    shuffle(reinterpret_cast<const uint8_t*>(v.data()), buf.data(), rows, 16);
+    plan.xf = kShuffle;
+    plan.width = 16;
+  }
+  plan.data = buf.data();
+  plan.len = buf.size();
+}
+
+template <typename T>
+void planColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, bool v1,
+                std::vector<uint64_t>& x, std::vector<uint8_t>& buf, ColumnPlan& plan) {
+  planIntColumn<T>(v, id, c, v1, x, buf, plan);
+}
+void planColumn(const std::vector<IpAddr>& v, size_t /*id*/, const FlowColumns& /*c*/, bool v1,
+                std::vector<uint64_t>& /*x*/, std::vector<uint8_t>& buf, ColumnPlan& plan) {
+  planAddrColumn(v, v1, buf, plan);
+}
+
+}  // namespace
+
 void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame) {
   const size_t rows = c.size();
+  const bool v1 = version_ == 1;
   frame.clear();
   put<uint32_t>(frame, kFrameMagic);
   put<uint16_t>(frame, kTypeFlowBlock);
-  put<uint16_t>(frame, kFlowBlockVersion);
+  put<uint16_t>(frame, version_);
   put<uint32_t>(frame, 0);  // length, patched below
   put<uint32_t>(frame, 0);
   put<uint32_t>(frame, static_cast<uint32_t>(rows));
@@ -347,46 +617,40 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame) {
   frame.resize(table_at + kColumnEntry * kColumnCount);
   packed_.clear();
   for (size_t id = 0; id < kColumnCount; ++id) {
-    const size_t w = kWidth[id];
-    const size_t raw_len = rows * w;
-    const uint8_t xf = transformFor(id);
-    raw_.resize(raw_len);
-    if (raw_len > 0) {
-      std::memcpy(raw_.data(), columnData(c, id), raw_len);
+    ColumnPlan plan;
+    switch (id) {
+#define NC_PLAN(type, name)                           \
+  case static_cast<size_t>(Column::name):             \
+    planColumn(c.name, id, c, v1, wide_, tmp_, plan); \
+    break;
+      NC_FLOW_COLUMNS(NC_PLAN)
+#undef NC_PLAN
+      default:
+        break;
     }
-    if (xf & (kDelta | kMinusFirst)) {
-      auto* v = reinterpret_cast<uint64_t*>(raw_.data());
-      uint64_t prev = 0;
-      for (size_t i = 0; i < rows; ++i) {
-        uint64_t x = v[i];
-        uint64_t base = (xf & kDelta) ? prev : c.first_ns[i];
-        v[i] = zigzag(x - base);
-        prev = x;
-      }
-    }
-    const uint8_t* src = raw_.data();
-    if (xf & kShuffle) {
-      tmp_.resize(raw_len);
-      shuffle(raw_.data(), tmp_.data(), rows, w);
-      src = tmp_.data();
-    }
-    uint8_t codec = codec_;
+    const size_t raw_len = plan.len;
+    const uint8_t* src = plan.data;
     size_t at = packed_.size();
+    if (plan.has_base) {
+      put<uint64_t>(packed_, plan.base);
+    }
+    const size_t stream_at = packed_.size();
+    uint8_t codec = (plan.xf & kConstant) ? uint8_t{kCodecNone} : codec_;
     size_t enc_len = 0;
     if (codec == kCodecZstd && raw_len > 0) {
-      packed_.resize(at + ZSTD_compressBound(raw_len));
-      size_t r =
-          ZSTD_compressCCtx(zctx_, packed_.data() + at, packed_.size() - at, src, raw_len, level_);
+      packed_.resize(stream_at + ZSTD_compressBound(raw_len));
+      size_t r = ZSTD_compressCCtx(zctx_, packed_.data() + stream_at, packed_.size() - stream_at,
+                                   src, raw_len, level_);
       if (ZSTD_isError(r) || r >= raw_len) {
         codec = kCodecNone;
       } else {
         enc_len = r;
       }
     } else if (codec == kCodecLz4 && raw_len > 0) {
-      packed_.resize(at + static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw_len))));
+      packed_.resize(stream_at + static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw_len))));
       int r = LZ4_compress_default(
-          reinterpret_cast<const char*>(src), reinterpret_cast<char*>(packed_.data() + at),
-          static_cast<int>(raw_len), static_cast<int>(packed_.size() - at));
+          reinterpret_cast<const char*>(src), reinterpret_cast<char*>(packed_.data() + stream_at),
+          static_cast<int>(raw_len), static_cast<int>(packed_.size() - stream_at));
       if (r <= 0 || static_cast<size_t>(r) >= raw_len) {
         codec = kCodecNone;
       } else {
@@ -396,19 +660,19 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame) {
       codec = kCodecNone;
     }
     if (codec == kCodecNone) {
-      packed_.resize(at + raw_len);
+      packed_.resize(stream_at + raw_len);
       if (raw_len > 0) {
-        std::memcpy(packed_.data() + at, src, raw_len);
+        std::memcpy(packed_.data() + stream_at, src, raw_len);
       }
       enc_len = raw_len;
     }
-    packed_.resize(at + enc_len);
+    packed_.resize(stream_at + enc_len);
     size_t e = table_at + id * kColumnEntry;
     frame[e] = static_cast<uint8_t>(id);
     frame[e + 1] = codec;
-    frame[e + 2] = xf;
-    frame[e + 3] = static_cast<uint8_t>(w);
-    putAt<uint32_t>(frame, e + 4, static_cast<uint32_t>(enc_len));
+    frame[e + 2] = plan.xf;
+    frame[e + 3] = plan.width;
+    putAt<uint32_t>(frame, e + 4, static_cast<uint32_t>(packed_.size() - at));
     putAt<uint32_t>(frame, e + 8, static_cast<uint32_t>(raw_len));
   }
   frame.insert(frame.end(), packed_.begin(), packed_.end());
@@ -423,13 +687,108 @@ BlockDecoder::~BlockDecoder() {
   ZSTD_freeDCtx(dctx_);
 }
 
-bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::string* why) {
+namespace {
+
+// Checks one column entry against the rules of format.hpp; "" when it is consistent.
+std::string checkEntry(uint16_t version, size_t id, uint8_t codec, uint8_t xf, size_t w,
+                       size_t enc_len, size_t raw_len, size_t rows) {
+  const uint8_t known = version == 1 ? kTransformsV1 : kTransformsV2;
+  if ((xf & ~known) != 0) {
+    return fmt::format("column {}: unknown transform bits {:#04x}", id, xf & ~known);
+  }
+  if (codec != kCodecNone && codec != kCodecZstd && codec != kCodecLz4) {
+    return fmt::format("column {}: unknown codec {}", id, codec);
+  }
+  const size_t full = kWidth[id];
+  if (xf & kConstant) {
+    if (xf != kConstant || codec != kCodecNone || w != full || raw_len != w || enc_len != w) {
+      return fmt::format("column {}: bad constant column", id);
+    }
+    return "";
+  }
+  if ((xf & kV4Only) && (!kIsAddr[id] || w != 4 || (xf & (kDelta | kMinusFirst | kNarrow)))) {
+    return fmt::format("column {}: bad v4-only column", id);
+  }
+  if ((xf & kNarrow) && (kIsAddr[id] || w == 0 || w >= full || enc_len < 8)) {
+    return fmt::format("column {}: bad narrowed column", id);
+  }
+  if (!(xf & (kV4Only | kNarrow)) && w != full) {
+    return fmt::format("column {}: inconsistent width or length", id);
+  }
+  if ((xf & (kDelta | kMinusFirst)) &&
+      (full != 8 || kIsAddr[id] || (xf & kDelta && xf & kMinusFirst))) {
+    return fmt::format("column {}: bad transform", id);
+  }
+  if (raw_len != rows * w) {
+    return fmt::format("column {}: inconsistent width or length", id);
+  }
+  return "";
+}
+
+template <typename T>
+void decodeIntColumn(std::vector<T>& out, const uint8_t* data, size_t rows, size_t w, uint8_t xf,
+                     uint64_t base, const std::vector<uint64_t>& first) {
+  out.resize(rows);
+  if (xf & kConstant) {
+    T v;
+    std::memcpy(&v, data, sizeof(T));
+    std::fill(out.begin(), out.end(), v);
+    return;
+  }
+  // Narrowed deltas are stored as they are and start from the base (format.hpp).
+  const bool delta_base = (xf & kDelta) && (xf & kNarrow);
+  unpackInts<T>(data, rows, w, (xf & kShuffle) != 0, delta_base ? 0 : base, out.data());
+  if constexpr (sizeof(T) == 8) {
+    if (xf & kDelta) {
+      uint64_t prev = delta_base ? base : 0;
+      for (size_t i = 0; i < rows; ++i) {
+        prev += unzigzag(out[i]);
+        out[i] = prev;
+      }
+    } else if (xf & kMinusFirst) {
+      const uint64_t* f = first.data();
+      for (size_t i = 0; i < rows; ++i) {
+        out[i] = f[i] + unzigzag(out[i]);
+      }
+    }
+  }
+}
+
+void decodeAddrColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows, uint8_t xf) {
+  out.resize(rows);
+  if (xf & kConstant) {
+    IpAddr v;
+    std::memcpy(v.bytes.data(), data, 16);
+    std::fill(out.begin(), out.end(), v);
+  } else if (xf & kV4Only) {
+    unpackV4(data, rows, (xf & kShuffle) != 0, out.data());
+  } else if (xf & kShuffle) {
+    unshuffle(data, reinterpret_cast<uint8_t*>(out.data()), rows, 16);
+  } else if (rows > 0) {
+    std::memcpy(out.data(), data, rows * 16);
+  }
+}
+
+template <typename T>
+void decodeColumn(std::vector<T>& out, const uint8_t* data, size_t rows, size_t w, uint8_t xf,
+                  uint64_t base, const std::vector<uint64_t>& first) {
+  decodeIntColumn<T>(out, data, rows, w, xf, base, first);
+}
+void decodeColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows, size_t /*w*/,
+                  uint8_t xf, uint64_t /*base*/, const std::vector<uint64_t>& /*first*/) {
+  decodeAddrColumn(out, data, rows, xf);
+}
+
+}  // namespace
+
+bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::string* why,
+                          const ColumnSet& columns) {
   FrameHeader fh;
   if (!decodeFrameHeader(f, fh, why)) {
     return false;
   }
-  if (fh.type != kTypeFlowBlock || fh.version != kFlowBlockVersion || fh.length != f.size()) {
-    setWhy(why, "not a version 1 flow block");
+  if (fh.type != kTypeFlowBlock || !isKnownFlowBlockVersion(fh.version) || fh.length != f.size()) {
+    setWhy(why, "not a version 1 or 2 flow block");
     return false;
   }
   FlowBlockInfo info;
@@ -444,15 +803,18 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
     setWhy(why, "column table past the end of the block");
     return false;
   }
+  ColumnSet want = columns;
+  addColumn(want, Column::first_ns);
   size_t data_at = kBlockBodyHead + ncols * kColumnEntry;
   std::array<bool, kColumnCount> seen{};
+  bool first_done = false;  // first_ns decoded (kMinusFirst columns need it)
   for (size_t k = 0; k < ncols; ++k) {
     const uint8_t* e = body + kBlockBodyHead + k * kColumnEntry;
     const size_t id = e[0];
     const uint8_t codec = e[1];
     const uint8_t xf = e[2];
     const size_t w = e[3];
-    const size_t enc_len = get<uint32_t>(e + 4);
+    size_t enc_len = get<uint32_t>(e + 4);
     const size_t raw_len = get<uint32_t>(e + 8);
     if (enc_len > body_len - data_at) {
       setWhy(why, fmt::format("column {} past the end of the block", id));
@@ -463,28 +825,46 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
     if (id >= kColumnCount) {
       continue;  // a column added by a newer writer
     }
-    if (seen[id] || w != kWidth[id] || raw_len != rows * w) {
-      setWhy(why, fmt::format("column {}: inconsistent width or length", id));
+    if (seen[id]) {
+      setWhy(why, fmt::format("column {}: stored twice", id));
       return false;
     }
     seen[id] = true;
-    raw_.resize(raw_len);
+    if (std::string bad = checkEntry(fh.version, id, codec, xf, w, enc_len, raw_len, rows);
+        !bad.empty()) {
+      setWhy(why, std::move(bad));
+      return false;
+    }
+    if (!want.test(id)) {
+      continue;  // projected out: left empty below
+    }
+    if ((xf & kMinusFirst) && !first_done) {
+      setWhy(why, fmt::format("column {}: bad transform (before first_ns)", id));
+      return false;
+    }
+    uint64_t base = 0;
+    if (xf & kNarrow) {
+      base = get<uint64_t>(src);
+      src += 8;
+      enc_len -= 8;
+    }
+    const uint8_t* data = src;
     if (codec == kCodecNone) {
       if (enc_len != raw_len) {
         setWhy(why, fmt::format("column {}: stored length mismatch", id));
         return false;
       }
-      if (raw_len > 0) {
-        std::memcpy(raw_.data(), src, raw_len);
-      }
     } else if (codec == kCodecZstd) {
+      raw_.resize(raw_len);
       size_t r = ZSTD_decompressDCtx(dctx_, raw_.data(), raw_len, src, enc_len);
       if (ZSTD_isError(r) || r != raw_len) {
         setWhy(why, fmt::format("column {}: zstd: {}", id,
                                 ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short output"));
         return false;
       }
-    } else if (codec == kCodecLz4) {
+      data = raw_.data();
+    } else {
+      raw_.resize(raw_len);
       int r = LZ4_decompress_safe(reinterpret_cast<const char*>(src),
                                   reinterpret_cast<char*>(raw_.data()), static_cast<int>(enc_len),
                                   static_cast<int>(raw_len));
@@ -492,32 +872,24 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
         setWhy(why, fmt::format("column {}: lz4 decompression failed", id));
         return false;
       }
-    } else {
-      setWhy(why, fmt::format("column {}: unknown codec {}", id, codec));
-      return false;
+      data = raw_.data();
     }
-    uint8_t* dst = resizeColumn(out, id, rows);
-    if (xf & kShuffle) {
-      unshuffle(raw_.data(), dst, rows, w);
-    } else if (raw_len > 0) {
-      std::memcpy(dst, raw_.data(), raw_len);
+    switch (id) {
+#define NC_DECODE(type, name)                                      \
+  case static_cast<size_t>(Column::name):                          \
+    decodeColumn(out.name, data, rows, w, xf, base, out.first_ns); \
+    break;
+      NC_FLOW_COLUMNS(NC_DECODE)
+#undef NC_DECODE
+      default:
+        break;
     }
-    if (xf & (kDelta | kMinusFirst)) {
-      if (w != 8 || ((xf & kMinusFirst) && !seen[static_cast<size_t>(Column::first_ns)])) {
-        setWhy(why, fmt::format("column {}: bad transform", id));
-        return false;
-      }
-      auto* v = reinterpret_cast<uint64_t*>(dst);
-      uint64_t prev = 0;
-      for (size_t i = 0; i < rows; ++i) {
-        uint64_t base = (xf & kDelta) ? prev : out.first_ns[i];
-        v[i] = base + unzigzag(v[i]);
-        prev = v[i];
-      }
-    }
+    first_done = first_done || id == static_cast<size_t>(Column::first_ns);
   }
   for (size_t id = 0; id < kColumnCount; ++id) {
-    if (!seen[id]) {
+    if (!want.test(id)) {
+      clearColumn(out, id);
+    } else if (!seen[id]) {
       fillDefault(out, id, rows);
     }
   }

@@ -31,17 +31,33 @@
 //  12  u32 reserved       16  body ...                   end-4: u32 crc32c of bytes [0, end-4)
 // Readers skip frames of unknown type or version (ScanStats.unknown_blocks), never fail on them.
 //
-// Flow block body (type 1, version 1): a FlowColumns batch, rows sorted by first_ns
+// Flow block body (type 1, version 1 or 2): a FlowColumns batch, rows sorted by first_ns
 //   0  u32 rows    4  u16 column count n    6  u8 flags (1 = sorted by first_ns)   7 u8 reserved
 //   8  u64 min first_ns    16  u64 max first_ns
 //  24  n x column entry (12 B): u8 column id (nc::Column), u8 codec (0 none, 1 zstd, 2 lz4),
-//      u8 transform bits, u8 value width, u32 encoded length, u32 raw length (= rows x width)
+//      u8 transform bits, u8 stored value width w, u32 encoded length, u32 raw length
 //  24+12n  the n encoded columns back to back
-// Transforms, applied before compression and undone after: 0x02 delta (first_ns: v[i]-v[i-1],
-// zigzag), 0x04 minus first_ns (last_ns, received_ns: v[i]-first_ns[i], zigzag), then 0x01 byte
-// shuffle (all byte 0s, then all byte 1s, ...; every column wider than one byte, addresses
-// included). A column a block lacks reads as the FlowRecord default; unknown column ids are
-// ignored, so columns can be added without a version bump.
+// A column's encoded bytes are the codec's output of its raw stream (raw length bytes; codec 0 =
+// the raw stream itself); with 0x20 they are preceded by an uncompressed u64 base (counted in the
+// encoded length). The raw stream is rows x w bytes, except for 0x08 (one value).
+// Transform bits, applied before compression and undone after:
+//   0x02 delta (first_ns only: v[i]-v[i-1] with v[-1] = 0, zigzag)
+//   0x04 minus first_ns (last_ns, received_ns: v[i]-first_ns[i], zigzag)
+//   0x20 narrow (version 2; integer columns): the values above (or the column's own) minus the
+//        block minimum `base`, stored in w bytes, 1 <= w < the column's width. With 0x02 the
+//        deltas instead start from v[-1] = base (the first row's value, so the first delta is 0)
+//        and are stored as they are (no subtraction)
+//   0x01 byte shuffle of the w-byte stored values (all byte 0s, then all byte 1s, ...)
+//   0x08 constant (version 2, alone): every row holds the same value; the raw stream is that value
+//        (the column's full width), codec 0
+//   0x10 v4 only (version 2, addresses, with or without 0x01): every row is IPv4-mapped
+//        (::ffff:a.b.c.d); stored as w = 4 bytes a b c d per row
+// Without 0x08/0x10/0x20, w is the column's width (version 1 blocks always look like that).
+// Version 1 blocks may only use 0x01, 0x02 and 0x04; a bit outside the block version's set makes
+// the block corrupt (never rows decoded the wrong way). Readers decode versions 1 and 2; the
+// Writer writes version 2 (readers from before version 2 skip those blocks as unknown).
+// A column a block lacks reads as the FlowRecord default; unknown column ids are ignored, so
+// columns can be added without a version bump.
 //
 // Footer body (type 2, version 1)
 //   0  u64 min first_ns   8  u64 max first_ns   16 u64 rows   24 u32 block count
@@ -83,7 +99,7 @@ inline constexpr size_t kFrameOverhead = kFrameHeaderSize + 4;
 inline constexpr size_t kTrailerSize = 24;
 inline constexpr uint16_t kTypeFlowBlock = 1;
 inline constexpr uint16_t kTypeFooter = 2;
-inline constexpr uint16_t kFlowBlockVersion = 1;
+inline constexpr uint16_t kFlowBlockVersion = 2;  // written; readers accept 1 and 2
 inline constexpr uint16_t kFooterVersion = 1;
 inline constexpr uint32_t kMaxFrameSize = 1u << 30;
 inline constexpr uint32_t kMaxBlockRows = 1u << 22;
@@ -92,7 +108,21 @@ inline constexpr const char* kSegmentSuffix = ".ncseg";
 inline constexpr const char* kOpenSuffix = ".ncseg.open";
 
 enum Codec : uint8_t { kCodecNone = 0, kCodecZstd = 1, kCodecLz4 = 2 };
-enum Transform : uint8_t { kShuffle = 0x01, kDelta = 0x02, kMinusFirst = 0x04 };
+enum Transform : uint8_t {
+  kShuffle = 0x01,
+  kDelta = 0x02,
+  kMinusFirst = 0x04,
+  kConstant = 0x08,  // version 2
+  kV4Only = 0x10,    // version 2
+  kNarrow = 0x20,    // version 2
+};
+// Transform bits each flow-block version may use; any other bit makes the block corrupt.
+inline constexpr uint8_t kTransformsV1 = kShuffle | kDelta | kMinusFirst;
+inline constexpr uint8_t kTransformsV2 = kTransformsV1 | kConstant | kV4Only | kNarrow;
+// Flow-block versions this reader decodes (1: before 2026-11-27; 2: what the Writer writes).
+inline constexpr bool isKnownFlowBlockVersion(uint16_t v) {
+  return v == 1 || v == 2;
+}
 
 uint32_t crc32c(const void* data, size_t len, uint32_t crc = 0);
 
@@ -140,12 +170,16 @@ class BlockEncoder {
   BlockEncoder(const BlockEncoder&) = delete;
   BlockEncoder& operator=(const BlockEncoder&) = delete;
   void encode(const FlowColumns& c, std::vector<uint8_t>& frame);
+  // Block version to write: 2 (default) or 1 (the layout before 2026-11-27, without the constant,
+  // v4-only and narrow transforms; tests use it to check that old segments still read).
+  void setVersion(uint16_t version) { version_ = version; }
 
  private:
   uint8_t codec_;
   int level_;
+  uint16_t version_;
   ZSTD_CCtx_s* zctx_ = nullptr;
-  std::vector<uint8_t> raw_;
+  std::vector<uint64_t> wide_;
   std::vector<uint8_t> tmp_;
   std::vector<uint8_t> packed_;
 };
@@ -157,12 +191,15 @@ class BlockDecoder {
   ~BlockDecoder();
   BlockDecoder(const BlockDecoder&) = delete;
   BlockDecoder& operator=(const BlockDecoder&) = delete;
-  bool decode(std::span<const uint8_t> frame, FlowColumns& out, std::string* why);
+  // Only the columns in `columns` (plus first_ns, always) are decompressed; the vectors of the
+  // others are cleared (left EMPTY, not filled with defaults). Every column entry is still checked
+  // for consistency, so a block that is corrupt fails whatever the set.
+  bool decode(std::span<const uint8_t> frame, FlowColumns& out, std::string* why,
+              const ColumnSet& columns = allColumns());
 
  private:
   ZSTD_DCtx_s* dctx_ = nullptr;
   std::vector<uint8_t> raw_;
-  std::vector<uint8_t> tmp_;
 };
 
 struct IndexEntry {

@@ -60,7 +60,8 @@ bool overlaps(uint64_t min_ns, uint64_t max_ns, const ScanRequest& r) {
   return max_ns >= r.since_ns && min_ns < r.until_ns;
 }
 
-// Keeps only rows with first_ns in [since, until).
+// Keeps only rows with first_ns in [since, until). Columns left empty by the projection stay
+// empty.
 void trimToWindow(FlowColumns& c, uint64_t since, uint64_t until) {
   const auto& t = c.first_ns;
   if (t.empty()) {
@@ -73,9 +74,11 @@ void trimToWindow(FlowColumns& c, uint64_t since, uint64_t until) {
     auto lo = static_cast<size_t>(std::lower_bound(t.begin(), t.end(), since) - t.begin());
     auto hi = static_cast<size_t>(std::lower_bound(t.begin(), t.end(), until) - t.begin());
     hi = std::max(hi, lo);
-#define NC_TRIM(type, name)                                                     \
-  c.name.erase(c.name.begin() + static_cast<std::ptrdiff_t>(hi), c.name.end()); \
-  c.name.erase(c.name.begin(), c.name.begin() + static_cast<std::ptrdiff_t>(lo));
+#define NC_TRIM(type, name)                                                         \
+  if (!c.name.empty()) {                                                            \
+    c.name.erase(c.name.begin() + static_cast<std::ptrdiff_t>(hi), c.name.end());   \
+    c.name.erase(c.name.begin(), c.name.begin() + static_cast<std::ptrdiff_t>(lo)); \
+  }
     NC_FLOW_COLUMNS(NC_TRIM)
 #undef NC_TRIM
     return;
@@ -90,7 +93,7 @@ void trimToWindow(FlowColumns& c, uint64_t since, uint64_t until) {
     return;
   }
 #define NC_COMPACT(type, name)                 \
-  {                                            \
+  if (!c.name.empty()) {                       \
     size_t w = 0;                              \
     for (size_t i = 0; i < keep.size(); ++i) { \
       if (keep[i]) {                           \
@@ -103,12 +106,28 @@ void trimToWindow(FlowColumns& c, uint64_t since, uint64_t until) {
 #undef NC_COMPACT
 }
 
+// The summary of a decoded block; columns outside `loaded` read as "any value" (pruning must
+// never drop rows because a column was not decoded).
+void summarize(const FlowColumns& c, const ColumnSet& loaded, BlockSummary& s) {
+  s.compute(c);
+  for (size_t id = 0; id < kColumnCount; ++id) {
+    if (!loaded.test(id) && id != static_cast<size_t>(Column::first_ns)) {
+      ColumnStats& cs = s.cols[id];
+      cs.min = 0;
+      cs.max = UINT64_MAX;
+      cs.amin = IpAddr{};
+      cs.amax.bytes.fill(0xff);
+    }
+  }
+}
+
 struct WorkItem {
   size_t file = 0;
   uint64_t offset = 0;
   uint32_t length = 0;
   uint32_t rows = 0;
   bool has_summary = false;  // pruned already by the footer summary
+  bool inside = false;       // every row's first_ns is inside the window: no trimming
 };
 
 }  // namespace
@@ -148,7 +167,8 @@ ScanStats Reader::scan(const ScanRequest& req,
             ++st.blocks_skipped;
             continue;
           }
-          items.push_back({file_index, b.offset, b.length, b.summary.rows, true});
+          items.push_back({file_index, b.offset, b.length, b.summary.rows, true,
+                           t.min >= req.since_ns && t.max < req.until_ns});
         }
       } else {
         ++st.corrupt_segments;
@@ -180,7 +200,9 @@ ScanStats Reader::scan(const ScanRequest& req,
           ++st.blocks_skipped;
           continue;
         }
-        items.push_back({file_index, b.offset, b.length, b.info.rows, false});
+        items.push_back(
+            {file_index, b.offset, b.length, b.info.rows, false,
+             b.info.min_first_ns >= req.since_ns && b.info.max_first_ns < req.until_ns});
       }
     }
     fds.push_back(std::move(fd));
@@ -210,10 +232,11 @@ ScanStats Reader::scan(const ScanRequest& req,
         reason = why;
       } else if (fh.length != it.length || !format::verifyFrame(buf)) {
         reason = "block checksum mismatch";
-      } else if (fh.type != format::kTypeFlowBlock || fh.version != format::kFlowBlockVersion) {
+      } else if (fh.type != format::kTypeFlowBlock ||
+                 !format::isKnownFlowBlockVersion(fh.version)) {
         ++local.unknown_blocks;
         continue;
-      } else if (!dec.decode(buf, cols, &why)) {
+      } else if (!dec.decode(buf, cols, &why, req.columns)) {
         reason = why;
       } else if (cols.size() != it.rows) {
         reason = "row count differs from the index";
@@ -225,13 +248,15 @@ ScanStats Reader::scan(const ScanRequest& req,
       }
       if (!it.has_summary && req.may_match) {
         BlockSummary s;
-        s.compute(cols);
+        summarize(cols, req.columns, s);
         if (!req.may_match(s)) {
           ++local.blocks_skipped;
           continue;
         }
       }
-      trimToWindow(cols, req.since_ns, req.until_ns);
+      if (!it.inside) {
+        trimToWindow(cols, req.since_ns, req.until_ns);
+      }
       ++local.blocks;
       if (cols.empty()) {
         continue;

@@ -141,7 +141,7 @@ SequentialScan scanSequential(int fd, uint64_t size) {
       s.clean_end = true;
       return s;
     }
-    if (fh.type == format::kTypeFlowBlock && fh.version == format::kFlowBlockVersion) {
+    if (fh.type == format::kTypeFlowBlock && format::isKnownFlowBlockVersion(fh.version)) {
       BlockRef b;
       b.offset = off;
       b.length = fh.length;

@@ -96,9 +96,14 @@ struct ScanRequest {
   uint64_t until_ns = UINT64_MAX;
   // Optional: returning false skips the block without decompressing it (filters prune with it).
   // For blocks of an `.open` segment (no footer yet) it is called after decoding, on the summary
-  // of the block's rows.
+  // of the block's rows; columns outside `columns` then read as "any value" in that summary.
   std::function<bool(const BlockSummary&)> may_match;
   unsigned threads = 0;  // 0 = hardware_concurrency
+  // Column projection: only these columns are decompressed and handed to fn; the vectors of the
+  // others are EMPTY in the FlowColumns fn sees (not filled with defaults). first_ns is always
+  // decoded whatever the set says (it defines FlowColumns::size() and the time trimming).
+  // Default: all columns.
+  ColumnSet columns = allColumns();
 };
 
 struct ScanStats {

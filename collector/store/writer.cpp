@@ -131,12 +131,16 @@ struct Writer::Impl {
   std::condition_variable qcv;
   std::condition_variable done_cv;
   std::deque<FlowColumns> queue;  // guarded by qmu
-  uint64_t queue_bytes = 0;       // guarded by qmu
-  uint64_t flush_req = 0;         // guarded by qmu
-  uint64_t flush_done = 0;        // guarded by qmu
-  bool retention_req = false;     // guarded by qmu
-  bool stopping = false;          // guarded by qmu
-  bool running = false;           // guarded by qmu
+  // Written blocks, cleared with their capacity kept, for append() to fill again instead of
+  // allocating (and page-faulting in) ~2 MB of fresh column memory per block. Guarded by qmu.
+  std::vector<FlowColumns> spare;
+  static constexpr size_t kMaxSpare = kStripes;
+  uint64_t queue_bytes = 0;    // guarded by qmu
+  uint64_t flush_req = 0;      // guarded by qmu
+  uint64_t flush_done = 0;     // guarded by qmu
+  bool retention_req = false;  // guarded by qmu
+  bool stopping = false;       // guarded by qmu
+  bool running = false;        // guarded by qmu
   std::atomic<bool> closed{false};
   std::atomic<uint64_t> dropped{0};
   std::thread thread;
@@ -544,6 +548,14 @@ struct Writer::Impl {
       }
       for (auto& b : work) {
         writeBlock(b);
+        b.clear();
+      }
+      {
+        std::lock_guard lk(qmu);
+        while (!work.empty() && spare.size() < kMaxSpare) {
+          spare.push_back(std::move(work.back()));
+          work.pop_back();
+        }
       }
       work.clear();
       const auto now = Clock::now();
@@ -634,6 +646,13 @@ void Writer::append(std::span<const FlowRecord> rows) {
     if (s.cols.size() >= m.opts.block_rows) {
       FlowColumns full = std::move(s.cols);
       s.cols = FlowColumns{};
+      {
+        std::lock_guard qlk(m.qmu);
+        if (!m.spare.empty()) {
+          s.cols = std::move(m.spare.back());  // cleared, capacity kept
+          m.spare.pop_back();
+        }
+      }
       s.cols.reserve(m.opts.block_rows);  // one allocation per column per block, not ~14
       m.enqueue(std::move(full));
     }

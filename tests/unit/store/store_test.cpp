@@ -239,7 +239,9 @@ TEST(store, CompressionShrinksRepetitiveFlows) {
     bytes[c == StoreOptions::Compression::kZstd] = Reader(o.path).segments().at(0).bytes;
     EXPECT_EQ(readAll(o.path).size(), rows.size());
   }
-  EXPECT_LT(bytes[1] * 10, bytes[0]) << "zstd " << bytes[1] << " vs none " << bytes[0];
+  // Constant, v4-only and narrowed columns shrink such flows ~10x before any codec; zstd on top.
+  EXPECT_LT(bytes[0] * 8, rows.size() * format::rowBytes()) << "none " << bytes[0];
+  EXPECT_LT(bytes[1] * 3, bytes[0]) << "zstd " << bytes[1] << " vs none " << bytes[0];
 }
 
 TEST(store, RotationMakesSeveralSegments) {
