@@ -3,7 +3,8 @@
 // reused round-robin with fresh counters and times, 100k flows/s of virtual time.
 //   BM_Write/<distinct>/<codec>   Writer::append in 30-row batches (one v5 datagram) + close:
 //                                 rows/s and bytes/flow on disk (counter "B/flow")
-//   BM_Encode/<version>/<codec>   the writer thread's CPU work per block, no I/O: sort by first_ns,
+//   BM_Encode/<version>/<codec>/<zstd level>
+//                                 the writer thread's CPU work per block, no I/O: sort by first_ns,
 //                                 BlockSummary, BlockEncoder (block version 1 = the layout before
 //                                 the constant/v4/narrow transforms, 2 = now): rows/s on one core
 //   BM_Scan/<threads>             Reader::scan of 2M stored rows, summing a column: rows/s
@@ -97,7 +98,8 @@ void BM_Encode(benchmark::State& state) {
     }
     return out;
   }();
-  nc::store::format::BlockEncoder enc(codec, 1);
+  const int level = state.range(2);
+  nc::store::format::BlockEncoder enc(codec, level);
   enc.setVersion(version);
   std::vector<uint8_t> frame;
   nc::FlowColumns c;
@@ -111,7 +113,7 @@ void BM_Encode(benchmark::State& state) {
       nc::store::format::sortByFirstNs(c);
       nc::BlockSummary s;
       s.compute(c);
-      enc.encode(c, frame);
+      enc.encode(c, frame, version >= 2 ? &s : nullptr);
       rows += c.size();
       bytes += frame.size();
     }
@@ -119,9 +121,13 @@ void BM_Encode(benchmark::State& state) {
   state.counters["rows/s"] =
       benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsRate);
   state.counters["B/flow"] = static_cast<double>(bytes) / static_cast<double>(rows);
-  state.SetLabel(std::string(nc::store::toString(codec)));
+  state.SetLabel(codec == nc::store::StoreOptions::Compression::kZstd
+                     ? "zstd level " + std::to_string(level)
+                     : std::string(nc::store::toString(codec)));
 }
-BENCHMARK(BM_Encode)->ArgsProduct({{1, 2}, {0, 1, 2}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Encode)->ArgsProduct({{1, 2}, {0, 1, 2}, {1}})->Unit(benchmark::kMillisecond);
+// zstd levels (negative = zstd's fast levels), block version 2.
+BENCHMARK(BM_Encode)->ArgsProduct({{2}, {0}, {-5, -3, -1, 1, 3}})->Unit(benchmark::kMillisecond);
 
 void BM_Scan(benchmark::State& state) {
   static const fs::path dir = [] {

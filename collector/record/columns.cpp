@@ -48,6 +48,19 @@ void FlowColumns::append(std::span<const FlowRecord> rs) {
   }
 }
 
+void FlowColumns::assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order) {
+  const size_t n = order.size();
+#define NC_RESIZE(type, name) name.resize(n);
+  NC_FLOW_COLUMNS(NC_RESIZE)
+#undef NC_RESIZE
+  for (size_t i = 0; i < n; ++i) {
+    const FlowRecord& r = rows[order[i]];
+#define NC_SET(type, name) name[i] = toColumn(r.name);
+    NC_FLOW_COLUMNS(NC_SET)
+#undef NC_SET
+  }
+}
+
 FlowRecord FlowColumns::row(size_t i) const {
   FlowRecord r;
 #define NC_ROW(type, name) fromColumn(r.name, name[i]);

@@ -96,6 +96,9 @@ struct FlowColumns {
   void reserve(size_t n);
   void append(const FlowRecord& r);
   void append(std::span<const FlowRecord> rs);
+  // Replaces the contents with rows[order[0]], rows[order[1]], ...: a transpose and a permutation
+  // in one pass (the store's writer sorts a block of records by time this way).
+  void assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order);
   FlowRecord row(size_t i) const;
 };
 

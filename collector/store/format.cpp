@@ -454,7 +454,8 @@ struct ColumnPlan {
 
 template <typename T>
 void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, bool v1,
-                   std::vector<uint64_t>& x, std::vector<uint8_t>& buf, ColumnPlan& plan) {
+                   const ColumnStats* known, std::vector<uint64_t>& x, std::vector<uint8_t>& buf,
+                   ColumnPlan& plan) {
   constexpr size_t kW = sizeof(T);
   const size_t rows = v.size();
   const bool is_first = id == static_cast<size_t>(Column::first_ns);
@@ -463,10 +464,15 @@ void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, boo
   uint64_t mn = UINT64_MAX;
   uint64_t mx = 0;
   if (!v1) {
-    for (const T& e : v) {
-      const auto u = static_cast<uint64_t>(e);
-      mn = u < mn ? u : mn;
-      mx = u > mx ? u : mx;
+    if (known != nullptr) {  // the block summary has the range already
+      mn = known->min;
+      mx = known->max;
+    } else {
+      for (const T& e : v) {
+        const auto u = static_cast<uint64_t>(e);
+        mn = u < mn ? u : mn;
+        mx = u > mx ? u : mx;
+      }
     }
     if (rows > 0 && mn == mx) {
       plan.xf = kConstant;
@@ -549,20 +555,27 @@ void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, boo
   plan.len = buf.size();
 }
 
-void planAddrColumn(const std::vector<IpAddr>& v, bool v1, std::vector<uint8_t>& buf,
-                    ColumnPlan& plan) {
+void planAddrColumn(const std::vector<IpAddr>& v, bool v1, const ColumnStats* known,
+                    std::vector<uint8_t>& buf, ColumnPlan& plan) {
   const size_t rows = v.size();
   bool all_equal = rows > 0 && !v1;
   bool all_v4 = !v1;
-  uint64_t first[2] = {0, 0};
-  if (rows > 0) {
-    std::memcpy(first, v[0].bytes.data(), 16);
-  }
-  for (size_t i = 0; i < rows && (all_equal || all_v4); ++i) {
-    uint64_t a[2];
-    std::memcpy(a, v[i].bytes.data(), 16);
-    all_equal = all_equal && a[0] == first[0] && a[1] == first[1];
-    all_v4 = all_v4 && isV4Mapped(v[i]);
+  if (known != nullptr && rows > 0 && !v1) {
+    // From the block's byte-wise min and max: IPv4-mapped addresses are one contiguous range
+    // (::ffff:0.0.0.0 .. ::ffff:255.255.255.255), so both ends inside it means every row is.
+    all_equal = known->amin == known->amax;
+    all_v4 = isV4Mapped(known->amin) && isV4Mapped(known->amax);
+  } else {
+    uint64_t first[2] = {0, 0};
+    if (rows > 0) {
+      std::memcpy(first, v[0].bytes.data(), 16);
+    }
+    for (size_t i = 0; i < rows && (all_equal || all_v4); ++i) {
+      uint64_t a[2];
+      std::memcpy(a, v[i].bytes.data(), 16);
+      all_equal = all_equal && a[0] == first[0] && a[1] == first[1];
+      all_v4 = all_v4 && isV4Mapped(v[i]);
+    }
   }
   if (all_equal) {
     plan.xf = kConstant;
@@ -588,17 +601,20 @@ void planAddrColumn(const std::vector<IpAddr>& v, bool v1, std::vector<uint8_t>&
 
 template <typename T>
 void planColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, bool v1,
-                std::vector<uint64_t>& x, std::vector<uint8_t>& buf, ColumnPlan& plan) {
-  planIntColumn<T>(v, id, c, v1, x, buf, plan);
+                const ColumnStats* known, std::vector<uint64_t>& x, std::vector<uint8_t>& buf,
+                ColumnPlan& plan) {
+  planIntColumn<T>(v, id, c, v1, known, x, buf, plan);
 }
 void planColumn(const std::vector<IpAddr>& v, size_t /*id*/, const FlowColumns& /*c*/, bool v1,
-                std::vector<uint64_t>& /*x*/, std::vector<uint8_t>& buf, ColumnPlan& plan) {
-  planAddrColumn(v, v1, buf, plan);
+                const ColumnStats* known, std::vector<uint64_t>& /*x*/, std::vector<uint8_t>& buf,
+                ColumnPlan& plan) {
+  planAddrColumn(v, v1, known, buf, plan);
 }
 
 }  // namespace
 
-void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame) {
+void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
+                          const BlockSummary* summary) {
   const size_t rows = c.size();
   const bool v1 = version_ == 1;
   frame.clear();
@@ -619,9 +635,9 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame) {
   for (size_t id = 0; id < kColumnCount; ++id) {
     ColumnPlan plan;
     switch (id) {
-#define NC_PLAN(type, name)                           \
-  case static_cast<size_t>(Column::name):             \
-    planColumn(c.name, id, c, v1, wide_, tmp_, plan); \
+#define NC_PLAN(type, name)                                                                   \
+  case static_cast<size_t>(Column::name):                                                     \
+    planColumn(c.name, id, c, v1, summary ? &summary->cols[id] : nullptr, wide_, tmp_, plan); \
     break;
       NC_FLOW_COLUMNS(NC_PLAN)
 #undef NC_PLAN

@@ -169,7 +169,10 @@ class BlockEncoder {
   ~BlockEncoder();
   BlockEncoder(const BlockEncoder&) = delete;
   BlockEncoder& operator=(const BlockEncoder&) = delete;
-  void encode(const FlowColumns& c, std::vector<uint8_t>& frame);
+  // `summary`, when given, must be c's BlockSummary (computed by the caller anyway for the footer
+  // index): the encoder then takes column ranges from it instead of scanning the rows again.
+  void encode(const FlowColumns& c, std::vector<uint8_t>& frame,
+              const BlockSummary* summary = nullptr);
   // Block version to write: 2 (default) or 1 (the layout before 2026-11-27, without the constant,
   // v4-only and narrow transforms; tests use it to check that old segments still read).
   void setVersion(uint16_t version) { version_ = version; }

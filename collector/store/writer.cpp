@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -37,14 +38,9 @@ uint64_t wallNs() {
                                    .count());
 }
 
-// Appends rows [from, to) of `src` to `dst`.
-void appendRange(FlowColumns& dst, const FlowColumns& src, size_t from, size_t to) {
-#define NC_APPEND_RANGE(type, name)                                                     \
-  dst.name.insert(dst.name.end(), src.name.begin() + static_cast<std::ptrdiff_t>(from), \
-                  src.name.begin() + static_cast<std::ptrdiff_t>(to));
-  NC_FLOW_COLUMNS(NC_APPEND_RANGE)
-#undef NC_APPEND_RANGE
-}
+// Records as append() received them. The receive threads only copy them (no per-field work on
+// the hot path); the writer thread sorts each block by time and turns it into columns in one pass.
+using RowBlock = std::vector<FlowRecord>;
 
 unsigned stripeOfThisThread() {
   static std::atomic<unsigned> next{0};
@@ -123,17 +119,17 @@ struct Writer::Impl {
   StoreOptions opts;
   struct alignas(64) Stripe {
     std::mutex mu;
-    FlowColumns cols;
+    RowBlock rows;
   };
   std::array<Stripe, kStripes> stripes;
 
   mutable std::mutex qmu;
   std::condition_variable qcv;
   std::condition_variable done_cv;
-  std::deque<FlowColumns> queue;  // guarded by qmu
+  std::deque<RowBlock> queue;  // guarded by qmu
   // Written blocks, cleared with their capacity kept, for append() to fill again instead of
-  // allocating (and page-faulting in) ~2 MB of fresh column memory per block. Guarded by qmu.
-  std::vector<FlowColumns> spare;
+  // allocating (and page-faulting in) ~3 MB of fresh memory per block. Guarded by qmu.
+  std::vector<RowBlock> spare;
   static constexpr size_t kMaxSpare = kStripes;
   uint64_t queue_bytes = 0;    // guarded by qmu
   uint64_t flush_req = 0;      // guarded by qmu
@@ -152,6 +148,10 @@ struct Writer::Impl {
   // ---- writer thread state ----
   format::BlockEncoder enc;
   std::vector<uint8_t> frame;
+  FlowColumns cols;  // the block being written, sorted (reused: no allocation per block)
+  std::vector<std::pair<uint64_t, uint32_t>> keyed;
+  std::vector<uint32_t> order;
+  std::vector<uint64_t> times;
   int fd = -1;
   std::string open_path;
   std::string final_path;
@@ -172,8 +172,8 @@ struct Writer::Impl {
   std::chrono::steady_clock::time_point last_error_log{};
   uint64_t errors_unlogged = 0;
 
-  void enqueue(FlowColumns&& block) {
-    const uint64_t bytes = block.size() * format::rowBytes();
+  void enqueue(RowBlock&& block) {
+    const uint64_t bytes = block.size() * sizeof(FlowRecord);
     {
       std::lock_guard lk(qmu);
       if (running && queue_bytes + bytes <= opts.queue_bytes) {
@@ -258,14 +258,61 @@ struct Writer::Impl {
     return true;
   }
 
+  // Sorts rows [from, to) by first_ns (ties keep their order) into `cols` and writes them.
+  void writeRows(const RowBlock& rows, size_t from, size_t to) {
+    const size_t n = to - from;
+    order.resize(n);
+    times.resize(n);
+    bool sorted = true;
+    uint64_t lo = UINT64_MAX;
+    uint64_t hi = 0;
+    uint64_t prev = 0;
+    for (size_t i = 0; i < n; ++i) {  // one pass over the records' times
+      const uint64_t t = rows[from + i].first_ns;
+      times[i] = t;
+      sorted = sorted && t >= prev;
+      prev = t;
+      lo = std::min(lo, t);
+      hi = std::max(hi, t);
+    }
+    const unsigned index_bits = static_cast<unsigned>(std::bit_width(n));
+    if (sorted) {
+      for (size_t i = 0; i < n; ++i) {
+        order[i] = static_cast<uint32_t>(from + i);
+      }
+    } else if (std::bit_width(hi - lo) + index_bits <= 64) {
+      // One 64-bit key per row, (time - lo) above the row index: ties keep their order and the
+      // sort moves 8-byte keys, not (time, row) pairs.
+      for (size_t i = 0; i < n; ++i) {
+        times[i] = (times[i] - lo) << index_bits | i;
+      }
+      std::sort(times.begin(), times.end());
+      const uint64_t mask = (uint64_t{1} << index_bits) - 1;
+      for (size_t i = 0; i < n; ++i) {
+        order[i] = static_cast<uint32_t>(from + (times[i] & mask));
+      }
+    } else {  // times spread over more than ~2^49 ns (years): sort pairs
+      keyed.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        keyed[i] = {times[i], static_cast<uint32_t>(from + i)};
+      }
+      std::sort(keyed.begin(), keyed.end());
+      for (size_t i = 0; i < n; ++i) {
+        order[i] = keyed[i].second;
+      }
+    }
+    cols.assign(rows, order);
+    writeBlock(cols);
+  }
+
   void writeBlock(FlowColumns& c) {
     if (c.empty()) {
       return;
     }
-    format::sortByFirstNs(c);
+    format::sortByFirstNs(c);  // a no-op check for blocks from writeRows
     format::IndexEntry e;
     e.summary.compute(c);
-    enc.encode(c, frame);
+    enc.encode(c, frame, &e.summary);
     if (fd >= 0 && wallNs() / 1000000 >= partition_end_ms) {
       seal();  // a block belongs to the segment of the interval it is written in
     }
@@ -502,23 +549,15 @@ struct Writer::Impl {
 
   // Moves the stripes' partial blocks out and writes them (merged, block_rows at most each).
   void writePartials() {
-    FlowColumns merged;
+    RowBlock merged;
     for (auto& s : stripes) {
       std::lock_guard lk(s.mu);
-      if (!s.cols.empty()) {
-        appendRange(merged, s.cols, 0, s.cols.size());
-        s.cols.clear();
-      }
+      merged.insert(merged.end(), s.rows.begin(), s.rows.end());
+      s.rows.clear();
     }
     const size_t n = merged.size();
-    if (n <= opts.block_rows) {
-      writeBlock(merged);
-      return;
-    }
     for (size_t from = 0; from < n; from += opts.block_rows) {
-      FlowColumns part;
-      appendRange(part, merged, from, std::min(n, from + opts.block_rows));
-      writeBlock(part);
+      writeRows(merged, from, std::min<size_t>(n, from + opts.block_rows));
     }
   }
 
@@ -530,7 +569,7 @@ struct Writer::Impl {
     auto next_flush = Clock::now() + flush_every;
     auto next_retention = Clock::now() + retention_every;
     while (true) {
-      std::deque<FlowColumns> work;
+      std::deque<RowBlock> work;
       uint64_t req = 0;
       bool stop = false;
       bool retention = false;
@@ -547,7 +586,7 @@ struct Writer::Impl {
         retention_req = false;
       }
       for (auto& b : work) {
-        writeBlock(b);
+        writeRows(b, 0, b.size());
         b.clear();
       }
       {
@@ -641,19 +680,22 @@ void Writer::append(std::span<const FlowRecord> rows) {
   }
   Impl::Stripe& s = m.stripes[stripeOfThisThread()];
   std::lock_guard lk(s.mu);
-  for (const FlowRecord& r : rows) {
-    s.cols.append(r);
-    if (s.cols.size() >= m.opts.block_rows) {
-      FlowColumns full = std::move(s.cols);
-      s.cols = FlowColumns{};
+  const size_t block = m.opts.block_rows;
+  while (!rows.empty()) {
+    const size_t take = std::min(rows.size(), block - std::min(block, s.rows.size()));
+    s.rows.insert(s.rows.end(), rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(take));
+    rows = rows.subspan(take);
+    if (s.rows.size() >= block) {
+      RowBlock full = std::move(s.rows);
+      s.rows = RowBlock{};
       {
         std::lock_guard qlk(m.qmu);
         if (!m.spare.empty()) {
-          s.cols = std::move(m.spare.back());  // cleared, capacity kept
+          s.rows = std::move(m.spare.back());  // cleared, capacity kept
           m.spare.pop_back();
         }
       }
-      s.cols.reserve(m.opts.block_rows);  // one allocation per column per block, not ~14
+      s.rows.reserve(block);
       m.enqueue(std::move(full));
     }
   }
