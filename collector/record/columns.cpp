@@ -53,7 +53,14 @@ void FlowColumns::assign(std::span<const FlowRecord> rows, std::span<const uint3
 #define NC_RESIZE(type, name) name.resize(n);
   NC_FLOW_COLUMNS(NC_RESIZE)
 #undef NC_RESIZE
+  constexpr size_t kAhead = 8;  // rows are read in `order`, i.e. at random: fetch them early
   for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      const char* next = reinterpret_cast<const char*>(&rows[order[i + kAhead]]);
+      for (size_t at = 0; at < sizeof(FlowRecord); at += 64) {
+        __builtin_prefetch(next + at);
+      }
+    }
     const FlowRecord& r = rows[order[i]];
 #define NC_SET(type, name) name[i] = toColumn(r.name);
     NC_FLOW_COLUMNS(NC_SET)
