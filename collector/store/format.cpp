@@ -435,6 +435,15 @@ BlockEncoder::BlockEncoder(StoreOptions::Compression compression, int zstd_level
   }
 }
 
+void BlockEncoder::setCodec(StoreOptions::Compression compression) {
+  codec_ = compression == StoreOptions::Compression::kZstd  ? kCodecZstd
+           : compression == StoreOptions::Compression::kLz4 ? kCodecLz4
+                                                            : kCodecNone;
+  if (codec_ == kCodecZstd && zctx_ == nullptr) {
+    zctx_ = ZSTD_createCCtx();
+  }
+}
+
 BlockEncoder::~BlockEncoder() {
   ZSTD_freeCCtx(zctx_);
 }

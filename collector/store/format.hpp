@@ -173,6 +173,8 @@ class BlockEncoder {
   // index): the encoder then takes column ranges from it instead of scanning the rows again.
   void encode(const FlowColumns& c, std::vector<uint8_t>& frame,
               const BlockSummary* summary = nullptr);
+  // Codec for the following blocks (the writer falls back to faster ones when it falls behind).
+  void setCodec(StoreOptions::Compression compression);
   // Block version to write: 2 (default) or 1 (the layout before 2026-11-27, without the constant,
   // v4-only and narrow transforms; tests use it to check that old segments still read).
   void setVersion(uint16_t version) { version_ = version; }

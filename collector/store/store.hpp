@@ -50,6 +50,9 @@ struct WriterStats {
   uint64_t rows_written = 0;  // rows in blocks that reached the file
   uint64_t rows_dropped = 0;  // queue full or write error
   uint64_t blocks_written = 0;
+  // Blocks compressed with a faster codec than configured (lz4 or none instead of zstd) because
+  // the writer had fallen behind: under load the store trades bytes for not dropping rows.
+  uint64_t blocks_fast = 0;
   uint64_t bytes_on_disk = 0;  // all segment files in the directory (complete + open)
   uint64_t segments = 0;       // complete + open segment files
   uint64_t write_errors = 0;   // failed writes/fsyncs/creates/renames

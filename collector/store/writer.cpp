@@ -31,6 +31,11 @@ namespace fs = std::filesystem;
 
 constexpr size_t kStripes = 4;
 constexpr auto kErrorLogInterval = std::chrono::seconds(10);
+// Backlog (bytes of rows waiting, as a fraction of queue_bytes) at which the writer compresses
+// faster than configured: zstd -> lz4 from 1/8, no compression from 3/8 (64 MiB queue: ~3 and ~8
+// blocks of 16384 rows). Rows are only dropped when the queue is full.
+constexpr uint64_t kFastEighths = 1;
+constexpr uint64_t kRawEighths = 3;
 
 uint64_t wallNs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -113,7 +118,8 @@ RetentionResult enforceRetention(const std::string& path, uint64_t max_age_ms, u
 }
 
 struct Writer::Impl {
-  explicit Impl(StoreOptions o) : opts(std::move(o)), enc(opts.compression, opts.zstd_level) {}
+  explicit Impl(StoreOptions o)
+      : opts(std::move(o)), enc(opts.compression, opts.zstd_level), codec_now(opts.compression) {}
 
   // ---- shared state ----
   StoreOptions opts;
@@ -147,6 +153,8 @@ struct Writer::Impl {
 
   // ---- writer thread state ----
   format::BlockEncoder enc;
+  StoreOptions::Compression codec_now;  // what enc uses now (see pickCodec)
+  bool fast_now = false;
   std::vector<uint8_t> frame;
   FlowColumns cols;  // the block being written, sorted (reused: no allocation per block)
   std::vector<std::pair<uint64_t, uint32_t>> keyed;
@@ -164,6 +172,7 @@ struct Writer::Impl {
   std::map<std::string, SealedInfo> sealed;
   uint64_t rows_written = 0;
   uint64_t blocks_written = 0;
+  uint64_t blocks_fast = 0;
   uint64_t write_errors = 0;
   uint64_t deleted = 0;
   uint64_t recovered = 0;
@@ -258,6 +267,25 @@ struct Writer::Impl {
     return true;
   }
 
+  // The bytes of rows waiting (this block included) decide the codec: the configured one
+  // normally, a faster one when the writer is behind (see kFastEighths), so that a burst costs
+  // bytes on disk instead of dropped rows.
+  void pickCodec(uint64_t backlog_bytes) {
+    using C = StoreOptions::Compression;
+    C want = opts.compression;
+    const uint64_t eighths = backlog_bytes * 8 / std::max<uint64_t>(1, opts.queue_bytes);
+    if (eighths >= kRawEighths) {
+      want = C::kNone;
+    } else if (eighths >= kFastEighths && want == C::kZstd) {
+      want = C::kLz4;
+    }
+    if (want != codec_now) {
+      enc.setCodec(want);
+      codec_now = want;
+    }
+    fast_now = want != opts.compression;
+  }
+
   // Sorts rows [from, to) by first_ns (ties keep their order) into `cols` and writes them.
   void writeRows(const RowBlock& rows, size_t from, size_t to) {
     const size_t n = to - from;
@@ -346,6 +374,7 @@ struct Writer::Impl {
     footer.blocks.push_back(e);
     rows_written += c.size();
     ++blocks_written;
+    blocks_fast += fast_now ? 1 : 0;
     dirty = true;
   }
 
@@ -520,6 +549,7 @@ struct Writer::Impl {
     WriterStats s;
     s.rows_written = rows_written;
     s.blocks_written = blocks_written;
+    s.blocks_fast = blocks_fast;
     s.write_errors = write_errors;
     s.last_error = last_error;
     s.error_now = error_now;
@@ -585,10 +615,22 @@ struct Writer::Impl {
         retention = retention_req;
         retention_req = false;
       }
+      uint64_t pending = 0;  // bytes of the rows in `work` not written yet
+      for (const auto& b : work) {
+        pending += b.size() * sizeof(FlowRecord);
+      }
       for (auto& b : work) {
+        uint64_t queued = 0;
+        {
+          std::lock_guard lk(qmu);
+          queued = queue_bytes;
+        }
+        pickCodec(pending + queued);
+        pending -= b.size() * sizeof(FlowRecord);
         writeRows(b, 0, b.size());
         b.clear();
       }
+      pickCodec(0);  // partial blocks (flushes) use the configured codec
       {
         std::lock_guard lk(qmu);
         while (!work.empty() && spare.size() < kMaxSpare) {

@@ -162,6 +162,28 @@ TEST(block, EncodingWithTheSummaryGivesTheSameBytes) {
   }
 }
 
+TEST(block, OneEncoderSwitchingCodecsBetweenBlocks) {
+  // The writer switches codec per block when it falls behind (zstd -> lz4 -> none and back).
+  using C = StoreOptions::Compression;
+  format::BlockEncoder enc(C::kZstd, 1);
+  FlowColumns c = edgeBlock(2000, 11);
+  for (C codec : {C::kZstd, C::kLz4, C::kNone, C::kZstd, C::kNone, C::kLz4}) {
+    enc.setCodec(codec);
+    std::vector<uint8_t> frame;
+    enc.encode(c, frame);
+    // in_if (0, 1, 2, ...) compresses with either codec: its entry says which one was used.
+    Entry e = entryOf(frame, Column::in_if);
+    EXPECT_EQ(e.codec, codec == C::kZstd  ? format::kCodecZstd
+                       : codec == C::kLz4 ? format::kCodecLz4
+                                          : format::kCodecNone);
+    FlowColumns out;
+    std::string why;
+    format::BlockDecoder dec;
+    ASSERT_TRUE(dec.decode(frame, out, &why)) << why;
+    EXPECT_EQ(rowsOf(out), rowsOf(c));
+  }
+}
+
 TEST(block, Version2PicksConstantV4AndNarrow) {
   FlowColumns c = edgeBlock(1000, 3);
   std::vector<uint8_t> frame;
