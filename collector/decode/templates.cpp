@@ -251,7 +251,7 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
   return (sec - kNtpToUnixSeconds) * 1'000'000'000 + ((frac * 1'000'000'000) >> 32);
 }
 
-void applyOp(Op op, const uint8_t* p, size_t len, RecordScratch& s) {
+[[gnu::always_inline]] inline void applyOp(Op op, const uint8_t* p, size_t len, RecordScratch& s) {
   FlowRecord& f = *s.rec;
   auto num = [&]() { return loadBeN(p, len); };
   switch (op) {
@@ -510,6 +510,20 @@ uint64_t RecordScratch::ownSamplingRate() const {
 }
 
 bool applyTemplate(const Template& t, ByteReader& r, RecordScratch& s) {
+  if (!t.varlen) {
+    // Fixed-length record (most templates): one bounds check for all of it (min_length is its
+    // whole length, tail gap included), then the steps walk a plain pointer.
+    const uint8_t* p = r.bytes(t.min_length);
+    if (p == nullptr) {
+      return false;
+    }
+    for (const Step& st : t.steps) {
+      p += st.gap;
+      applyOp(st.op, p, st.length, s);
+      p += st.length;
+    }
+    return true;
+  }
   for (const Step& st : t.steps) {
     if (!r.skip(st.gap)) {
       return false;
