@@ -13,6 +13,7 @@
 #include "collector/store/format.hpp"
 #include "collector/store/store.hpp"
 #include "tests/support/support.hpp"
+#include "tests/unit/store/row_key.hpp"
 
 namespace nc::store {
 namespace {
@@ -22,17 +23,8 @@ namespace fs = std::filesystem;
 constexpr uint64_t kBase = 1'800'000'000'000'000'000ull;
 constexpr size_t kEntryAt = format::kFrameHeaderSize + 24;  // column table (format.hpp)
 
-// Every column of a row as bytes.
 std::string key(const FlowRecord& r) {
-  std::string k;
-#define NC_KEY(type, name)                                  \
-  {                                                         \
-    auto v = static_cast<type>(r.name);                     \
-    k.append(reinterpret_cast<const char*>(&v), sizeof(v)); \
-  }
-  NC_FLOW_COLUMNS(NC_KEY)
-#undef NC_KEY
-  return k;
+  return nc::test::rowKey(r);
 }
 
 std::vector<std::string> rowsOf(const FlowColumns& c) {

@@ -18,6 +18,7 @@
 #include "collector/store/segment_io.hpp"
 #include "collector/store/store.hpp"
 #include "tests/support/support.hpp"
+#include "tests/unit/store/row_key.hpp"
 
 namespace nc::store {
 namespace {
@@ -83,17 +84,8 @@ std::vector<FlowRecord> randomFlows(size_t n, uint64_t seed, uint64_t t0 = kBase
   return out;
 }
 
-// Every column of a row as bytes: rows compare equal iff all fields are equal.
 std::string key(const FlowRecord& r) {
-  std::string k;
-#define NC_KEY(type, name)                                  \
-  {                                                         \
-    auto v = static_cast<type>(r.name);                     \
-    k.append(reinterpret_cast<const char*>(&v), sizeof(v)); \
-  }
-  NC_FLOW_COLUMNS(NC_KEY)
-#undef NC_KEY
-  return k;
+  return nc::test::rowKey(r);
 }
 
 std::vector<std::string> keys(const std::vector<FlowRecord>& rows) {
