@@ -122,6 +122,15 @@ TEST(block, EdgeValuesRoundTripWithEveryCodecAndVersion) {
   }
 }
 
+// `frame` decodes (all columns) to exactly the rows of `c`.
+void expectDecodesTo(const std::vector<uint8_t>& frame, const FlowColumns& c) {
+  FlowColumns out;
+  std::string why;
+  format::BlockDecoder dec;
+  ASSERT_TRUE(dec.decode(frame, out, &why)) << why;
+  EXPECT_EQ(rowsOf(out), rowsOf(c));
+}
+
 TEST(block, EncodingWithTheSummaryGivesTheSameBytes) {
   // The writer hands the block summary to the encoder so it does not scan the rows for ranges
   // again; the frame must not depend on it. All-IPv6 and all-constant blocks cover the address
@@ -145,11 +154,7 @@ TEST(block, EncodingWithTheSummaryGivesTheSameBytes) {
       plain.encode(c, a);
       with.encode(c, b, &sum);
       EXPECT_EQ(a, b) << c.size() << " rows";
-      FlowColumns out;
-      std::string why;
-      format::BlockDecoder dec;
-      ASSERT_TRUE(dec.decode(b, out, &why)) << why;
-      EXPECT_EQ(rowsOf(out), rowsOf(c));
+      expectDecodesTo(b, c);
     }
   }
 }
@@ -168,11 +173,7 @@ TEST(block, OneEncoderSwitchingCodecsBetweenBlocks) {
     EXPECT_EQ(e.codec, codec == C::kZstd  ? format::kCodecZstd
                        : codec == C::kLz4 ? format::kCodecLz4
                                           : format::kCodecNone);
-    FlowColumns out;
-    std::string why;
-    format::BlockDecoder dec;
-    ASSERT_TRUE(dec.decode(frame, out, &why)) << why;
-    EXPECT_EQ(rowsOf(out), rowsOf(c));
+    expectDecodesTo(frame, c);
   }
 }
 
