@@ -10,6 +10,7 @@
 #include <ctime>
 #include <numeric>
 #include <type_traits>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -76,8 +77,58 @@ uint32_t crcSoft(uint32_t crc, const uint8_t* p, size_t n) {
   return ~c;
 }
 
+// One chain of crc32 instructions runs at ~8 bytes per 3 cycles (the instruction's latency); three
+// independent chains over three consecutive stretches of kCrcStretch bytes keep the unit busy
+// (~3x), and the stretches' registers are then joined with crcShift: the register after
+// kCrcStretch zero bytes, a linear function of the register, tabulated per byte.
+constexpr size_t kCrcStretch = 1024;
+
+__attribute__((target("sse4.2"))) uint32_t crcZerosHw(uint32_t reg, size_t n) {
+  uint64_t c = reg;
+  for (size_t i = 0; i < n; i += 8) {
+    c = _mm_crc32_u64(c, 0);
+  }
+  return static_cast<uint32_t>(c);
+}
+
+struct CrcShiftTables {
+  uint32_t t[4][256];
+};
+
+__attribute__((target("sse4.2"))) CrcShiftTables makeShiftTables() {
+  CrcShiftTables tb{};
+  for (uint32_t k = 0; k < 4; ++k) {
+    for (uint32_t b = 0; b < 256; ++b) {
+      tb.t[k][b] = crcZerosHw(b << (8 * k), kCrcStretch);
+    }
+  }
+  return tb;
+}
+
+uint32_t crcShift(const CrcShiftTables& tb, uint32_t reg) {
+  return tb.t[0][reg & 0xff] ^ tb.t[1][(reg >> 8) & 0xff] ^ tb.t[2][(reg >> 16) & 0xff] ^
+         tb.t[3][reg >> 24];
+}
+
 __attribute__((target("sse4.2"))) uint32_t crcHw(uint32_t crc, const uint8_t* p, size_t n) {
   uint64_t c = ~crc & 0xffffffffu;
+  if (n >= 3 * kCrcStretch) {
+    static const CrcShiftTables tb = makeShiftTables();
+    while (n >= 3 * kCrcStretch) {
+      uint64_t c1 = 0;
+      uint64_t c2 = 0;
+      for (size_t i = 0; i < kCrcStretch; i += 8) {
+        c = _mm_crc32_u64(c, get<uint64_t>(p + i));
+        c1 = _mm_crc32_u64(c1, get<uint64_t>(p + kCrcStretch + i));
+        c2 = _mm_crc32_u64(c2, get<uint64_t>(p + 2 * kCrcStretch + i));
+      }
+      // Register after A B C = shift(shift(reg after A) ^ reg of B from 0) ^ reg of C from 0.
+      c = crcShift(tb, crcShift(tb, static_cast<uint32_t>(c)) ^ static_cast<uint32_t>(c1)) ^
+          static_cast<uint32_t>(c2);
+      p += 3 * kCrcStretch;
+      n -= 3 * kCrcStretch;
+    }
+  }
   while (n >= 8) {
     c = _mm_crc32_u64(c, get<uint64_t>(p));
     p += 8;
@@ -198,38 +249,55 @@ void packPlanes(const uint64_t* x, size_t n, uint64_t base, uint8_t* out, size_t
   }
 }
 
-// Inverse of packPlanes: out[i] = base + (NB-byte little-endian value i), from shuffled planes
-// (`planar`) or from values stored one after another.
-template <size_t NB, typename T>
-void unpackPlanes(const uint8_t* in, size_t n, uint64_t base, T* out) {
-  if constexpr (NB == 1) {
+// Inverse of packPlanes and of the integer transforms, in one pass over the rows: value i is the
+// NB-byte little-endian number i, read from shuffled planes (`planar`) or from values stored one
+// after another, and out[i] is then (kPlain) base + value, (kPrefix) the running sum of
+// unzigzag(value) starting from base (kDelta), or (kPlusFirst) first[i] + unzigzag(value)
+// (kMinusFirst). NB is a template argument so the byte loop unrolls.
+enum class Undo { kPlain, kPrefix, kPlusFirst };
+
+template <size_t NB, bool Planar>
+inline uint64_t loadPacked(const uint8_t* in, size_t n, size_t i) {
+  if constexpr (Planar) {
+    return [&]<size_t... B>(std::index_sequence<B...>) {
+      return ((uint64_t{in[B * n + i]} << (8 * B)) | ...);
+    }
+    (std::make_index_sequence<NB>{});
+  } else {
+    uint64_t v = 0;
+    std::memcpy(&v, in + i * NB, NB);
+    return v;
+  }
+}
+
+template <size_t NB, bool Planar, Undo U, typename T>
+void unpackUndo(const uint8_t* in, size_t n, uint64_t base, const uint64_t* first, T* out) {
+  if constexpr (U == Undo::kPlain) {
     for (size_t i = 0; i < n; ++i) {
-      out[i] = static_cast<T>(base + in[i]);
+      out[i] = static_cast<T>(base + loadPacked<NB, Planar>(in, n, i));
+    }
+  } else if constexpr (U == Undo::kPrefix) {
+    uint64_t prev = base;
+    for (size_t i = 0; i < n; ++i) {
+      prev += unzigzag(loadPacked<NB, Planar>(in, n, i));
+      out[i] = static_cast<T>(prev);
     }
   } else {
     for (size_t i = 0; i < n; ++i) {
-      uint64_t v = 0;
-      for (size_t b = 0; b < NB; ++b) {
-        v |= uint64_t{in[b * n + i]} << (8 * b);
-      }
-      out[i] = static_cast<T>(base + v);
+      out[i] = static_cast<T>(first[i] + unzigzag(base + loadPacked<NB, Planar>(in, n, i)));
     }
   }
 }
-template <size_t NB, typename T>
-void unpackRows(const uint8_t* in, size_t n, uint64_t base, T* out) {
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t v = 0;
-    std::memcpy(&v, in + i * NB, NB);
-    out[i] = static_cast<T>(base + v);
-  }
-}
-template <typename T>
-void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, T* out) {
-  switch (nb) {
-#define NC_UNPACK(k) \
-  case k:            \
-    return planar ? unpackPlanes<k, T>(in, n, base, out) : unpackRows<k, T>(in, n, base, out);
+
+template <Undo U, typename T>
+void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base,
+                const uint64_t* first, T* out) {
+  switch (nb * 2 + (planar ? 1 : 0)) {
+#define NC_UNPACK(k)                                            \
+  case 2 * k:                                                   \
+    return unpackUndo<k, false, U, T>(in, n, base, first, out); \
+  case 2 * k + 1:                                               \
+    return unpackUndo<k, k != 1, U, T>(in, n, base, first, out);
     NC_UNPACK(1)
     NC_UNPACK(2)
     NC_UNPACK(3)
@@ -666,7 +734,10 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
       packed_.resize(stream_at + ZSTD_compressBound(raw_len));
       size_t r = ZSTD_compressCCtx(zctx_, packed_.data() + stream_at, packed_.size() - stream_at,
                                    src, raw_len, level_);
-      if (ZSTD_isError(r) || r >= raw_len) {
+      // Stored raw unless zstd saves at least a fifth: a raw column is read in place, and zstd
+      // decompression of a stream it barely shrinks (Huffman-coded literals, ~0.5-1 ns a byte)
+      // was the largest cost of a query after the aggregation (format.hpp, "Encoder policy").
+      if (ZSTD_isError(r) || r * 5 > raw_len * 4) {
         codec = kCodecNone;
       } else {
         enc_len = r;
@@ -760,23 +831,19 @@ void decodeIntColumn(std::vector<T>& out, const uint8_t* data, size_t rows, size
     std::fill(out.begin(), out.end(), v);
     return;
   }
-  // Narrowed deltas are stored as they are and start from the base (format.hpp).
-  const bool delta_base = (xf & kDelta) && (xf & kNarrow);
-  unpackInts<T>(data, rows, w, (xf & kShuffle) != 0, delta_base ? 0 : base, out.data());
+  // Narrowed deltas are stored as they are and start from the base (format.hpp); without
+  // kNarrow, base is 0.
+  const bool planar = (xf & kShuffle) != 0;
   if constexpr (sizeof(T) == 8) {
     if (xf & kDelta) {
-      uint64_t prev = delta_base ? base : 0;
-      for (size_t i = 0; i < rows; ++i) {
-        prev += unzigzag(out[i]);
-        out[i] = prev;
-      }
-    } else if (xf & kMinusFirst) {
-      const uint64_t* f = first.data();
-      for (size_t i = 0; i < rows; ++i) {
-        out[i] = f[i] + unzigzag(out[i]);
-      }
+      const uint64_t from = (xf & kNarrow) ? base : 0;
+      return unpackInts<Undo::kPrefix, T>(data, rows, w, planar, from, nullptr, out.data());
+    }
+    if (xf & kMinusFirst) {
+      return unpackInts<Undo::kPlusFirst, T>(data, rows, w, planar, base, first.data(), out.data());
     }
   }
+  unpackInts<Undo::kPlain, T>(data, rows, w, planar, base, nullptr, out.data());
 }
 
 void decodeAddrColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows, uint8_t xf) {

@@ -59,6 +59,11 @@
 // A column a block lacks reads as the FlowRecord default; unknown column ids are ignored, so
 // columns can be added without a version bump.
 //
+// Encoder policy (not a format rule; readers accept any codec per column): the Writer keeps a
+// column raw (codec 0) when its codec would not make it smaller, and with zstd also when zstd
+// saves less than a fifth of the raw stream (decoding such a stream cost more query time than
+// the bytes it saved; since 2026-11-27).
+//
 // Footer body (type 2, version 1)
 //   0  u64 min first_ns   8  u64 max first_ns   16 u64 rows   24 u32 block count
 //  28  u16 column count c   30 u16 entry length L

@@ -205,6 +205,30 @@ TEST(block, Version2PicksConstantV4AndNarrow) {
   EXPECT_EQ(entryOf(frame, Column::src_mac).width, 1);
 }
 
+// Encoder policy (format.hpp): with zstd, a column stays raw unless zstd saves at least a fifth
+// of it (reading it in place is faster than decompressing it); both kinds decode the same.
+TEST(block, ColumnsZstdBarelyShrinksAreStoredRaw) {
+  std::mt19937_64 rng(5);
+  std::vector<FlowRecord> rs(16384);
+  for (size_t i = 0; i < rs.size(); ++i) {
+    rs[i].first_ns = kBase + i * 1000;
+    rs[i].src_port = static_cast<uint16_t>(rng() % 200);  // ~7.6 bits a byte: saves ~5 %
+    rs[i].dst_port = static_cast<uint16_t>(rng() % 4);    // 2 bits a byte: saves ~70 %
+  }
+  FlowColumns c;
+  c.append(rs);
+  std::vector<uint8_t> frame;
+  format::BlockEncoder(StoreOptions::Compression::kZstd, 1).encode(c, frame);
+  EXPECT_EQ(entryOf(frame, Column::src_port).codec, format::kCodecNone);
+  EXPECT_EQ(entryOf(frame, Column::src_port).width, 1);
+  EXPECT_EQ(entryOf(frame, Column::dst_port).codec, format::kCodecZstd);
+  FlowColumns back;
+  format::BlockDecoder dec;
+  std::string why;
+  ASSERT_TRUE(dec.decode(frame, back, &why)) << why;
+  EXPECT_EQ(rowsOf(back), rowsOf(c));
+}
+
 // first_ns spread wider than 2^56 ns cannot be narrowed: it falls back to delta + shuffle.
 TEST(block, WideFirstNsUsesDelta) {
   std::vector<FlowRecord> rs(3);
