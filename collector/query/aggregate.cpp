@@ -85,6 +85,30 @@ bool parseBits(std::string_view s, unsigned max, uint8_t& out) {
   return true;
 }
 
+// The t < 8 bytes at p as a little-endian number. Built from register loads: a memcpy into a
+// zeroed uint64_t becomes narrow stores followed by a wide load of the same stack slot, which
+// cannot be store-forwarded and stalled the hash of 4-, 6- and 18-byte keys.
+inline uint64_t loadTail(const uint8_t* p, size_t t) {
+  uint64_t x = 0;
+  size_t o = 0;
+  if (t & 4) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    x = v;
+    o = 4;
+  }
+  if (t & 2) {
+    uint16_t v;
+    std::memcpy(&v, p + o, 2);
+    x |= uint64_t{v} << (8 * o);
+    o += 2;
+  }
+  if (t & 1) {
+    x |= uint64_t{p[o]} << (8 * o);
+  }
+  return x;
+}
+
 inline uint64_t hashKey(const uint8_t* k, size_t w) {
   uint64_t h = 0x9E3779B97F4A7C15ULL ^ w;
   size_t i = 0;
@@ -95,8 +119,7 @@ inline uint64_t hashKey(const uint8_t* k, size_t w) {
     h ^= h >> 31;
   }
   if (i < w) {
-    uint64_t x = 0;
-    std::memcpy(&x, k + i, w - i);
+    const uint64_t x = loadTail(k + i, w - i);
     h = (h ^ x) * 0x94d049bb133111ebULL;
     h ^= h >> 29;
   }
@@ -258,6 +281,89 @@ ColumnSet keyColumns(const KeySpec& spec, bool scaled) {
     }
   }
   return s;
+}
+
+namespace {
+
+bool isAddrColumn(Column col) {
+  return col == Column::exporter || col == Column::src_addr || col == Column::dst_addr ||
+         col == Column::next_hop;
+}
+
+const std::vector<IpAddr>& addrColumn(const FlowColumns& c, Column col) {
+  switch (col) {
+    case Column::exporter:
+      return c.exporter;
+    case Column::dst_addr:
+      return c.dst_addr;
+    case Column::next_hop:
+      return c.next_hop;
+    default:
+      return c.src_addr;
+  }
+}
+
+// Bytes 0..11 of ::ffff:a.b.c.d, as two little-endian words.
+constexpr uint64_t kV4Lo = 0;
+constexpr uint32_t kV4Mid = 0xffff0000u;
+
+bool columnIsV4(const std::vector<IpAddr>& a, const uint32_t* rows, size_t n) {
+  // No early exit inside a run of rows: the loop stays branch-free; a mixed or IPv6 block
+  // still stops after its first run.
+  constexpr size_t kRun = 256;
+  for (size_t at = 0; at < n; at += kRun) {
+    const size_t end = std::min(n, at + kRun);
+    uint64_t bad = 0;
+    for (size_t i = at; i < end; ++i) {
+      uint64_t lo;
+      uint32_t mid;
+      std::memcpy(&lo, a[rows[i]].bytes.data(), 8);
+      std::memcpy(&mid, a[rows[i]].bytes.data() + 8, 4);
+      bad |= (lo ^ kV4Lo) | (mid ^ kV4Mid);
+    }
+    if (bad != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<KeySpec> v4KeySpec(const KeySpec& spec) {
+  KeySpec out;
+  out.either = spec.either;
+  bool any = false;
+  for (const KeyPart& p : spec.parts) {
+    KeyPart q = p;
+    if (p.kind == KeyPart::Kind::kColumn && isAddrColumn(p.col) && isAddrColumn(p.dst_col)) {
+      q.kind = KeyPart::Kind::kV4Addr;
+      q.width = 4;
+      any = true;
+    }
+    q.offset = static_cast<uint8_t>(out.width);
+    out.width += q.width;
+    out.parts.push_back(std::move(q));
+  }
+  if (!any) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+bool rowsAreV4(const FlowColumns& c, const KeySpec& compact, const uint32_t* rows, size_t n) {
+  for (const KeyPart& p : compact.parts) {
+    if (p.kind != KeyPart::Kind::kV4Addr) {
+      continue;
+    }
+    if (!columnIsV4(addrColumn(c, p.col), rows, n)) {
+      return false;
+    }
+    if (p.either && p.dst_col != p.col && !columnIsV4(addrColumn(c, p.dst_col), rows, n)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 uint64_t Counters::durationMs() const {
@@ -452,6 +558,13 @@ void Aggregator::addPass(const FlowColumns& c, const uint32_t* rows, size_t n, b
         }
         break;
       }
+      case KeyPart::Kind::kV4Addr: {
+        const IpAddr* a = addrColumn(c, col).data();
+        for (size_t i = 0; i < n; ++i) {
+          std::memcpy(kb + i * w + p.offset, a[rows[i]].bytes.data() + 12, 4);
+        }
+        break;
+      }
       case KeyPart::Kind::kTimeBucket: {
         const uint64_t b = p.bucket_ns;
         for (size_t i = 0; i < n; ++i) {
@@ -469,6 +582,8 @@ void Aggregator::addPass(const FlowColumns& c, const uint32_t* rows, size_t n, b
       return accumulate<2>(c, rows, n);
     case 4:
       return accumulate<4>(c, rows, n);
+    case 6:
+      return accumulate<6>(c, rows, n);
     case 8:
       return accumulate<8>(c, rows, n);
     case 16:
@@ -505,6 +620,47 @@ void Aggregator::merge(const Aggregator& o) {
   }
 }
 
+void Aggregator::mergeCompact(const Aggregator& compact) {
+  while ((size() + compact.size()) * 2 > slots_.size()) {
+    grow();
+  }
+  // Into an empty table (every batch was IPv4) the keys are all new: no lookups, only inserts.
+  const bool fresh = size() == 0;
+  recs_.reserve(recs_.size() + compact.size() * stride_);
+  hashes_.reserve(hashes_.size() + compact.size());
+  std::vector<uint8_t> full(spec_.width);
+  for (size_t g = 0; g < compact.size(); ++g) {
+    const uint8_t* k = compact.key(g);
+    for (size_t i = 0; i < spec_.parts.size(); ++i) {
+      const KeyPart& p = spec_.parts[i];
+      const KeyPart& q = compact.spec_.parts[i];
+      if (q.kind == KeyPart::Kind::kV4Addr) {
+        std::memcpy(full.data() + p.offset, &kV4Lo, 8);
+        std::memcpy(full.data() + p.offset + 8, &kV4Mid, 4);
+        std::memcpy(full.data() + p.offset + 12, k + q.offset, 4);
+      } else {
+        std::memcpy(full.data() + p.offset, k + q.offset, p.width);
+      }
+    }
+    const uint64_t hash = hashKey(full.data(), full.size());
+    if (!fresh) {
+      rec(findOrInsert<0>(full.data(), hash)).add(compact.counters(g));
+      continue;
+    }
+    size_t s = hash & mask_;
+    while (slots_[s] != 0) {
+      s = (s + 1) & mask_;
+    }
+    const size_t idx = hashes_.size();
+    recs_.resize(recs_.size() + stride_);
+    std::byte* r = recs_.data() + idx * stride_;
+    new (r) Counters(compact.counters(g));
+    std::memcpy(r + sizeof(Counters), full.data(), full.size());
+    hashes_.push_back(hash);
+    slots_[s] = (hash >> 32 << 32) | (idx + 1);
+  }
+}
+
 std::vector<size_t> Aggregator::top(Metric m, size_t limit) const {
   std::vector<size_t> idx(size());
   std::iota(idx.begin(), idx.end(), 0);
@@ -535,7 +691,8 @@ std::vector<size_t> Aggregator::byKey() const {
     for (const KeyPart& p : spec_.parts) {
       const uint8_t* ka = key(a) + p.offset;
       const uint8_t* kb = key(b) + p.offset;
-      if (p.kind == KeyPart::Kind::kTimeBucket || (p.width <= 8 && p.width != 0)) {
+      if (p.kind == KeyPart::Kind::kTimeBucket ||
+          (p.kind != KeyPart::Kind::kV4Addr && p.width <= 8 && p.width != 0)) {
         uint64_t va = 0;
         uint64_t vb = 0;
         std::memcpy(&va, ka, std::min<size_t>(p.width, 8));
@@ -579,6 +736,11 @@ std::vector<std::string> Aggregator::keyText(const uint8_t* key) const {
                         : a.isV4()                          ? p.v4_bits
                                                             : p.v6_bits;
         out.push_back(fmt::format("{}/{}", a.toString(), bits));
+        break;
+      }
+      case KeyPart::Kind::kV4Addr: {
+        uint8_t v6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, k[0], k[1], k[2], k[3]};
+        out.push_back(IpAddr::fromV6(v6).toString());
         break;
       }
       case KeyPart::Kind::kColumn: {

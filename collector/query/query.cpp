@@ -285,18 +285,19 @@ ScanTotals listFlows(Source& src, const QueryOptions& q, Order order, size_t lim
 ScanTotals aggregateFlows(Source& src, const QueryOptions& q, const KeySpec& keys,
                           std::unique_ptr<Aggregator>& out) {
   unsigned nw = src.maxWorkers(q.threads);
+  // Batches whose key addresses are all IPv4 go to a second aggregator over 4-byte address keys
+  // (aggregate.hpp, v4KeySpec), folded back under the full keys at the end.
+  const std::optional<KeySpec> compact = v4KeySpec(keys);
   struct Worker {
     Matched m;
     std::unique_ptr<Aggregator> agg;
+    std::unique_ptr<Aggregator> agg4;
   };
   std::vector<Worker> workers(std::max(nw, 64u));
   std::atomic<uint64_t> scanned{0};
   ScanTotals totals;
   auto fn = [&](const FlowColumns& c, size_t begin, size_t end, unsigned w) {
     Worker& wk = workers[w];
-    if (!wk.agg) {
-      wk.agg = std::make_unique<Aggregator>(keys, q.scaled);
-    }
     wk.m.sel.clear();
     q.filter.select(c, begin, end, wk.m.sel);
     wk.m.rows += end - begin;
@@ -304,24 +305,44 @@ ScanTotals aggregateFlows(Source& src, const QueryOptions& q, const KeySpec& key
     if (keys.either) {
       wk.m.count(c, q.scaled);  // groups count each flow twice: sum the rows here
     }
-    wk.agg->add(c, wk.m.sel.data(), wk.m.sel.size());
+    std::unique_ptr<Aggregator>* agg = &wk.agg;
+    const KeySpec* spec = &keys;
+    if (compact && rowsAreV4(c, *compact, wk.m.sel.data(), wk.m.sel.size())) {
+      agg = &wk.agg4;
+      spec = &*compact;
+    }
+    if (!*agg) {
+      *agg = std::make_unique<Aggregator>(*spec, q.scaled);
+    }
+    (*agg)->add(c, wk.m.sel.data(), wk.m.sel.size());
   };
   runScan(src, q, keyColumns(keys, q.scaled), fn, totals, scanned);
-  // Merge into the largest table (fewest re-inserts).
-  size_t best = 0;
-  for (size_t i = 0; i < workers.size(); ++i) {
-    workers[i].m.into(totals);
-    if (workers[i].agg &&
-        (!workers[best].agg || workers[i].agg->size() > workers[best].agg->size())) {
-      best = i;
+  // Merge into the largest table (fewest re-inserts); the compact tables first among themselves,
+  // then once under the full keys.
+  auto largest = [&](std::unique_ptr<Aggregator> Worker::*which) {
+    std::unique_ptr<Aggregator> best;
+    for (auto& wk : workers) {
+      if ((wk.*which) && (!best || (wk.*which)->size() > best->size())) {
+        best.swap(wk.*which);
+      }
     }
-  }
-  out = workers[best].agg ? std::move(workers[best].agg)
-                          : std::make_unique<Aggregator>(keys, q.scaled);
+    for (auto& wk : workers) {
+      if (wk.*which) {
+        best->merge(*(wk.*which));
+      }
+    }
+    return best;
+  };
   for (auto& wk : workers) {
-    if (wk.agg) {
-      out->merge(*wk.agg);
-    }
+    wk.m.into(totals);
+  }
+  out = largest(&Worker::agg);
+  std::unique_ptr<Aggregator> out4 = largest(&Worker::agg4);
+  if (!out) {
+    out = std::make_unique<Aggregator>(keys, q.scaled, out4 ? out4->size() : 1024);
+  }
+  if (out4) {
+    out->mergeCompact(*out4);
   }
   if (!keys.either) {
     // Every matched row is in exactly one group: the matched totals are the groups' sums (the

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -211,6 +212,101 @@ TEST(Query, ThreadsAgreeAndTotalsMatch) {
       }
     }
   }
+}
+
+// The IPv4 fast path: chunks whose key addresses are all IPv4 are aggregated under 4-byte keys
+// and folded back at the end. Over chunks that are all-v4, mixed and v6-only (and the same
+// addresses in several of them), every key gives exactly the groups of one plain Aggregator that
+// sees every row under the full keys.
+TEST(Query, V4FastPathEqualsFullKeys) {
+  FlowColumns c;
+  const size_t chunk = 1000;
+  for (size_t i = 0; i < 6 * chunk; ++i) {
+    const size_t part = i / chunk;  // 0, 2, 4: IPv4 only; 1: mixed; 3: IPv6 only; 5: one v6 row
+    const bool v6 = part == 3 || (part == 1 && i % 7 == 0) || (part == 5 && i % chunk == 999);
+    const uint32_t host = static_cast<uint32_t>((i * 2654435761u) % 300);
+    FlowRecord r =
+        flow("10.0.0.1", "192.168.1.1", static_cast<uint16_t>(1000 + i % 50), i % 3 == 0 ? 443 : 80,
+             i % 5 == 0 ? 17 : 6, 1 + i % 13, 100 + i % 997, i % 600, i % 4 == 0 ? 10 : 1);
+    r.src_addr = IpAddr::fromV4(0x0a000000u + host);
+    r.dst_addr = IpAddr::fromV4(0xc0a80000u + host % 17);
+    r.exporter = IpAddr::fromV4(0x7f000001u + static_cast<uint32_t>(i % 3));
+    if (v6) {
+      std::array<uint8_t, 16> b{0x20, 0x01, 0x0d, 0xb8};
+      b[15] = static_cast<uint8_t>(host);
+      r.src_addr = IpAddr::fromV6(b.data());
+      b[14] = 1;
+      r.dst_addr = IpAddr::fromV6(b.data());
+    }
+    c.append(r);
+  }
+  for (const char* keys : {"srcip", "dstip", "ip", "srcip,dstport", "proto,srcip,dstip", "router",
+                           "dstport,srcip", "srcnet/24,srcip"}) {
+    auto spec = parseKeys(keys, 60 * kSec, nullptr);
+    ASSERT_TRUE(spec) << keys;
+    EXPECT_TRUE(v4KeySpec(*spec)) << keys;
+    for (const char* filter : {"", "proto tcp and bytes > 300"}) {
+      auto f = Filter::compile(filter);
+      ASSERT_TRUE(f);
+      Aggregator plain(*spec, true);
+      std::vector<uint32_t> rows;
+      f->select(c, 0, c.size(), rows);
+      plain.add(c, rows.data(), rows.size());
+      for (unsigned threads : {1u, 2u}) {
+        MemorySource src(c, chunk);
+        QueryOptions q;
+        q.filter = *f;
+        q.threads = threads;
+        std::unique_ptr<Aggregator> agg;
+        aggregateFlows(src, q, *spec, agg);
+        const std::string what =
+            std::string(keys) + " '" + filter + "' " + std::to_string(threads) + " threads";
+        ASSERT_EQ(agg->size(), plain.size()) << what;
+        std::map<std::string, Counters> want;
+        for (size_t g = 0; g < plain.size(); ++g) {
+          want[std::string(reinterpret_cast<const char*>(plain.key(g)), spec->width)] =
+              plain.counters(g);
+        }
+        for (size_t g = 0; g < agg->size(); ++g) {
+          const std::string k(reinterpret_cast<const char*>(agg->key(g)), spec->width);
+          ASSERT_EQ(want.count(k), 1u) << what;
+          const Counters& a = agg->counters(g);
+          const Counters& b = want[k];
+          EXPECT_EQ(a.flows, b.flows) << what;
+          EXPECT_EQ(a.packets, b.packets) << what;
+          EXPECT_EQ(a.bytes, b.bytes) << what;
+          EXPECT_EQ(a.first_ns, b.first_ns) << what;
+          EXPECT_EQ(a.last_ns, b.last_ns) << what;
+        }
+        // Same order of the top list (ties broken by the full key bytes).
+        EXPECT_EQ(agg->keyText(agg->key(agg->top(Metric::kBytes, 1)[0])),
+                  plain.keyText(plain.key(plain.top(Metric::kBytes, 1)[0])))
+            << what;
+      }
+    }
+  }
+}
+
+TEST(Query, V4KeySpecAndRowsAreV4) {
+  EXPECT_FALSE(v4KeySpec(*parseKeys("dstport,proto", 0, nullptr)));
+  EXPECT_FALSE(v4KeySpec(*parseKeys("srcnet/24", 0, nullptr)));  // masked: stays 16 bytes
+  auto compact = v4KeySpec(*parseKeys("srcip,dstport", 0, nullptr));
+  ASSERT_TRUE(compact);
+  EXPECT_EQ(compact->width, 6u);
+  EXPECT_EQ(compact->parts[0].kind, KeyPart::Kind::kV4Addr);
+  EXPECT_EQ(compact->parts[1].offset, 4u);
+  auto c = sample();  // rows 0..3 IPv4, row 4 IPv6
+  const uint32_t v4_rows[] = {0, 1, 2, 3};
+  const uint32_t all_rows[] = {0, 1, 2, 3, 4};
+  EXPECT_TRUE(rowsAreV4(c, *compact, v4_rows, 4));
+  EXPECT_FALSE(rowsAreV4(c, *compact, all_rows, 5));
+  EXPECT_TRUE(rowsAreV4(c, *compact, all_rows, 0));
+  // A compact aggregator's keys print as the addresses.
+  Aggregator a(*compact, true);
+  a.add(c, v4_rows, 4);
+  auto g = groups(a);
+  EXPECT_EQ(g.count("10.0.0.1|443"), 1u);
+  EXPECT_EQ(g["10.0.0.1|80"].bytes, 500u);
 }
 
 TEST(Query, ListOrderLimitAndWindow) {
