@@ -53,16 +53,19 @@ std::vector<uint8_t> encoded(int which) {
   c.append(rows);
   format::sortByFirstNs(c);
   using C = nc::store::StoreOptions::Compression;
-  const C codecs[4] = {C::kZstd, C::kLz4, C::kNone, C::kZstd};
+  // Version 3 with each codec, then versions 1 and 2.
+  const C codecs[5] = {C::kZstd, C::kLz4, C::kNone, C::kZstd, C::kZstd};
+  const uint16_t versions[5] = {3, 3, 3, 1, 2};
   format::BlockEncoder enc(codecs[which], 1);
-  enc.setVersion(which == 3 ? 1 : 2);
+  enc.setVersion(versions[which]);
   std::vector<uint8_t> frame;
   enc.encode(c, frame);
   return frame;
 }
 
 const std::vector<uint8_t>& base(int which) {
-  static const std::vector<uint8_t> frames[4] = {encoded(0), encoded(1), encoded(2), encoded(3)};
+  static const std::vector<uint8_t> frames[5] = {encoded(0), encoded(1), encoded(2), encoded(3),
+                                                 encoded(4)};
   return frames[which];
 }
 
@@ -72,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) {
     return 0;
   }
-  std::vector<uint8_t> frame = base(data[0] % 4);
+  std::vector<uint8_t> frame = base(data[0] % 5);
   const uint8_t mode = data[1];
   for (size_t i = 2; i + 2 < size; i += 3) {
     const size_t off = (size_t{data[i]} | size_t{data[i + 1]} << 8) % frame.size();
@@ -82,11 +85,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     frame.resize(format::kFrameOverhead +
                  (frame.size() - format::kFrameOverhead) * (mode & 0x3f) / 64);
   }
-  if (frame.size() >= format::kFrameOverhead) {
-    const uint32_t len = static_cast<uint32_t>(frame.size());
-    std::memcpy(frame.data() + 8, &len, 4);
-    const uint32_t crc = format::crc32c(frame.data(), frame.size() - 4);
-    std::memcpy(frame.data() + frame.size() - 4, &crc, 4);
+  // Fresh length and checksums (version 3: the table's and the columns' too) so the damage
+  // reaches the decoder's other checks; with mode bit 0x20 a version 3 frame keeps its stale
+  // column checksums, which must then be what rejects it.
+  if (mode & 0x20) {
+    if (frame.size() >= format::kFrameOverhead) {
+      const uint32_t len = static_cast<uint32_t>(frame.size());
+      std::memcpy(frame.data() + 8, &len, 4);
+      const uint32_t crc = format::crc32c(frame.data(), frame.size() - 4);
+      std::memcpy(frame.data() + frame.size() - 4, &crc, 4);
+    }
+  } else {
+    format::resealFrame(frame);
   }
   nc::ColumnSet set = nc::allColumns();
   if (mode & 0x40) {  // a projection: every third column from an offset

@@ -270,34 +270,36 @@ inline uint64_t loadPacked(const uint8_t* in, size_t n, size_t i) {
   }
 }
 
+// Every stored value is first multiplied by `mult` (kScale; 1 without it).
 template <size_t NB, bool Planar, Undo U, typename T>
-void unpackUndo(const uint8_t* in, size_t n, uint64_t base, const uint64_t* first, T* out) {
+void unpackUndo(const uint8_t* in, size_t n, uint64_t base, uint64_t mult, const uint64_t* first,
+                T* out) {
   if constexpr (U == Undo::kPlain) {
     for (size_t i = 0; i < n; ++i) {
-      out[i] = static_cast<T>(base + loadPacked<NB, Planar>(in, n, i));
+      out[i] = static_cast<T>(base + mult * loadPacked<NB, Planar>(in, n, i));
     }
   } else if constexpr (U == Undo::kPrefix) {
     uint64_t prev = base;
     for (size_t i = 0; i < n; ++i) {
-      prev += unzigzag(loadPacked<NB, Planar>(in, n, i));
+      prev += unzigzag(mult * loadPacked<NB, Planar>(in, n, i));
       out[i] = static_cast<T>(prev);
     }
   } else {
     for (size_t i = 0; i < n; ++i) {
-      out[i] = static_cast<T>(first[i] + unzigzag(base + loadPacked<NB, Planar>(in, n, i)));
+      out[i] = static_cast<T>(first[i] + unzigzag(base + mult * loadPacked<NB, Planar>(in, n, i)));
     }
   }
 }
 
 template <Undo U, typename T>
-void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base,
+void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, uint64_t mult,
                 const uint64_t* first, T* out) {
   switch (nb * 2 + (planar ? 1 : 0)) {
-#define NC_UNPACK(k)                                            \
-  case 2 * k:                                                   \
-    return unpackUndo<k, false, U, T>(in, n, base, first, out); \
-  case 2 * k + 1:                                               \
-    return unpackUndo<k, k != 1, U, T>(in, n, base, first, out);
+#define NC_UNPACK(k)                                                  \
+  case 2 * k:                                                         \
+    return unpackUndo<k, false, U, T>(in, n, base, mult, first, out); \
+  case 2 * k + 1:                                                     \
+    return unpackUndo<k, k != 1, U, T>(in, n, base, mult, first, out);
     NC_UNPACK(1)
     NC_UNPACK(2)
     NC_UNPACK(3)
@@ -343,6 +345,31 @@ void unpackV4(const uint8_t* in, size_t n, bool planar, IpAddr* out) {
   }
 }
 
+// kV4Only | kNarrow (version 3): row i is ::ffff: followed by the big-endian bytes of base + the
+// NB-byte value i.
+template <size_t NB, bool Planar>
+void unpackV4NarrowN(const uint8_t* in, size_t n, uint64_t base, IpAddr* out) {
+  for (size_t i = 0; i < n; ++i) {
+    const auto a = static_cast<uint32_t>(base + loadPacked<NB, Planar>(in, n, i));
+    const uint64_t hi = 0xffff0000ull | uint64_t{__builtin_bswap32(a)} << 32;
+    const uint64_t lo = 0;
+    std::memcpy(out[i].bytes.data(), &lo, 8);
+    std::memcpy(out[i].bytes.data() + 8, &hi, 8);
+  }
+}
+void unpackV4Narrow(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base,
+                    IpAddr* out) {
+  if (nb == 1) {
+    unpackV4NarrowN<1, false>(in, n, base, out);
+  } else if (nb == 2) {
+    planar ? unpackV4NarrowN<2, true>(in, n, base, out)
+           : unpackV4NarrowN<2, false>(in, n, base, out);
+  } else if (nb == 3) {
+    planar ? unpackV4NarrowN<3, true>(in, n, base, out)
+           : unpackV4NarrowN<3, false>(in, n, base, out);
+  }
+}
+
 // v = v[perm[0]], v[perm[1]], ... through a per-thread scratch vector of the same type (its
 // capacity is kept, so sorting block after block allocates nothing).
 template <typename T>
@@ -362,7 +389,8 @@ void setWhy(std::string* why, std::string text) {
 }
 
 constexpr size_t kBlockBodyHead = 24;
-constexpr size_t kColumnEntry = 12;
+constexpr size_t kColumnEntry = 12;    // versions 1 and 2
+constexpr size_t kColumnEntryV3 = 16;  // + u32 crc32c of the column's stored bytes
 
 }  // namespace
 
@@ -451,6 +479,35 @@ bool verifyFrame(std::span<const uint8_t> f) {
   return get<uint32_t>(f.data() + f.size() - 4) == crc32c(f.data(), f.size() - 4);
 }
 
+void resealFrame(std::vector<uint8_t>& f) {
+  if (f.size() < kFrameOverhead) {
+    return;
+  }
+  putAt<uint32_t>(f, 8, static_cast<uint32_t>(f.size()));
+  const uint16_t type = get<uint16_t>(f.data() + 4);
+  const uint16_t version = get<uint16_t>(f.data() + 6);
+  const size_t body_end = f.size() - 4;
+  if (type == kTypeFlowBlock && checksumsPerColumn(version) &&
+      kFrameHeaderSize + kBlockBodyHead <= body_end) {
+    const size_t ncols = get<uint16_t>(f.data() + kFrameHeaderSize + 4);
+    const size_t table_end = kFrameHeaderSize + kBlockBodyHead + ncols * kColumnEntryV3;
+    if (table_end + 4 <= body_end) {
+      size_t at = table_end + 4;
+      for (size_t k = 0; k < ncols; ++k) {
+        const size_t e = kFrameHeaderSize + kBlockBodyHead + k * kColumnEntryV3;
+        const size_t len = get<uint32_t>(f.data() + e + 4);
+        if (len > body_end - at) {
+          break;
+        }
+        putAt<uint32_t>(f, e + 12, crc32c(f.data() + at, len));
+        at += len;
+      }
+      putAt<uint32_t>(f, table_end, crc32c(f.data(), table_end));
+    }
+  }
+  putAt<uint32_t>(f, f.size() - 4, crc32c(f.data(), f.size() - 4));
+}
+
 bool peekFlowBlock(std::span<const uint8_t> f, FlowBlockInfo& info, std::string* why) {
   if (f.size() < kFrameOverhead + kBlockBodyHead) {
     setWhy(why, "flow block too short");
@@ -525,15 +582,68 @@ struct ColumnPlan {
   uint8_t width = 0;
   bool has_base = false;
   uint64_t base = 0;
+  uint64_t mult = 1;  // kScale: the stored values are divided by it
   const uint8_t* data = nullptr;
   size_t len = 0;
 };
 
+// kScale (version 3): the common factor m of x[i] - base over the rows, when it is a decimal time
+// unit (10^3, 10^6 or 10^9: ms or us timestamps in ns) times a power of two, or a power of two
+// alone; 1 when there is none. Only multiply-by-constant divisibility tests and an OR: cheap
+// enough to run on every integer column of every block.
+uint64_t commonScale(const uint64_t* x, size_t n, uint64_t base) {
+  if (n == 0) {
+    return 1;
+  }
+  auto allDivisible = [&](auto d) {
+    constexpr uint64_t kD = decltype(d)::value;  // a constant: the remainder is a multiply
+    uint64_t bad = 0;
+    for (size_t i = 0; i < n; ++i) {
+      bad |= (x[i] - base) % kD;
+    }
+    return bad == 0;
+  };
+  uint64_t dec = 1;
+  if (allDivisible(std::integral_constant<uint64_t, 1'000'000'000>{})) {
+    dec = 1'000'000'000;
+  } else if (allDivisible(std::integral_constant<uint64_t, 1'000'000>{})) {
+    dec = 1'000'000;
+  } else if (allDivisible(std::integral_constant<uint64_t, 1'000>{})) {
+    dec = 1'000;
+  }
+  uint64_t any = 0;
+  if (dec == 1) {
+    for (size_t i = 0; i < n; ++i) {
+      any |= x[i] - base;
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      any |= (x[i] - base) / dec;
+    }
+  }
+  if (any == 0) {
+    return 1;  // every value equals the base: nothing to scale
+  }
+  return dec << std::countr_zero(any);
+}
+
+// The low NB bytes of (x[i] - base) / m, shuffled when `planar` (kScale's packing).
+void packScaled(const uint64_t* x, size_t n, uint64_t base, uint64_t m, uint8_t* out, size_t nb,
+                std::vector<uint64_t>& tmp) {
+  tmp.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    tmp[i] = (x[i] - base) / m;
+  }
+  packPlanes(tmp.data(), n, 0, out, nb);
+}
+
 template <typename T>
-void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, bool v1,
+void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, uint16_t version,
                    const ColumnStats* known, std::vector<uint64_t>& x, std::vector<uint8_t>& buf,
-                   ColumnPlan& plan) {
+                   std::vector<uint64_t>& scratch, ColumnPlan& plan) {
   constexpr size_t kW = sizeof(T);
+  const bool v1 = version == 1;
+  const bool v3 = version >= 3;
   const size_t rows = v.size();
   const bool is_first = id == static_cast<size_t>(Column::first_ns);
   const bool minus_first =
@@ -574,10 +684,17 @@ void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, boo
     }
     xf |= kDelta;
     if (!v1 && rows > 0 && bytesFor(widest) < kW) {
-      xf |= kNarrow | (bytesFor(widest) > 1 ? kShuffle : 0);
-      const size_t nb = bytesFor(widest);
+      const uint64_t m = v3 ? commonScale(x.data(), rows, 0) : 1;
+      const size_t nb = bytesFor(widest / m);
+      xf |= kNarrow | (nb > 1 ? kShuffle : 0);
       buf.resize(rows * nb);
-      packPlanes(x.data(), rows, 0, buf.data(), nb);
+      if (m > 1) {
+        xf |= kScale;
+        packScaled(x.data(), rows, 0, m, buf.data(), nb, scratch);
+      } else {
+        packPlanes(x.data(), rows, 0, buf.data(), nb);
+      }
+      plan.mult = m;
       plan.xf = xf;
       plan.width = static_cast<uint8_t>(nb);
       plan.has_base = true;
@@ -612,18 +729,27 @@ void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, boo
         mx = e > mx ? e : mx;
       }
     }
-    const size_t nb = bytesFor(mx - mn);
+    const uint64_t m = v3 ? commonScale(x.data(), rows, mn) : 1;
+    const size_t nb = bytesFor((mx - mn) / m);
     if (nb < kW) {
       xf |= kNarrow;
       width = nb;
       base = mn;
+      if (m > 1) {
+        xf |= kScale;
+        plan.mult = m;
+      }
     }
   }
   if (width > 1) {
     xf |= kShuffle;
   }
   buf.resize(rows * width);
-  packPlanes(x.data(), rows, base, buf.data(), width);
+  if (xf & kScale) {
+    packScaled(x.data(), rows, base, plan.mult, buf.data(), width, scratch);
+  } else {
+    packPlanes(x.data(), rows, base, buf.data(), width);
+  }
   plan.xf = xf;
   plan.width = static_cast<uint8_t>(width);
   plan.has_base = (xf & kNarrow) != 0;
@@ -632,8 +758,9 @@ void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, boo
   plan.len = buf.size();
 }
 
-void planAddrColumn(const std::vector<IpAddr>& v, bool v1, const ColumnStats* known,
-                    std::vector<uint8_t>& buf, ColumnPlan& plan) {
+void planAddrColumn(const std::vector<IpAddr>& v, uint16_t version, const ColumnStats* known,
+                    std::vector<uint64_t>& x, std::vector<uint8_t>& buf, ColumnPlan& plan) {
+  const bool v1 = version == 1;
   const size_t rows = v.size();
   bool all_equal = rows > 0 && !v1;
   bool all_v4 = !v1;
@@ -661,6 +788,32 @@ void planAddrColumn(const std::vector<IpAddr>& v, bool v1, const ColumnStats* kn
     plan.len = 16;
     return;
   }
+  if (all_v4 && version >= 3) {
+    // a.b.c.d as the number a<<24|b<<16|c<<8|d; narrowed to the block's range when it is
+    // smaller than 2^24 (addresses of a few networks).
+    x.resize(rows);
+    uint64_t mn = UINT64_MAX;
+    uint64_t mx = 0;
+    for (size_t i = 0; i < rows; ++i) {
+      uint32_t be;
+      std::memcpy(&be, v[i].bytes.data() + 12, 4);
+      x[i] = __builtin_bswap32(be);
+      mn = x[i] < mn ? x[i] : mn;
+      mx = x[i] > mx ? x[i] : mx;
+    }
+    const size_t nb = bytesFor(mx - mn);
+    if (nb < 4) {
+      buf.resize(rows * nb);
+      packPlanes(x.data(), rows, mn, buf.data(), nb);
+      plan.xf = kV4Only | kNarrow | (nb > 1 ? kShuffle : 0);
+      plan.width = static_cast<uint8_t>(nb);
+      plan.has_base = true;
+      plan.base = mn;
+      plan.data = buf.data();
+      plan.len = buf.size();
+      return;
+    }
+  }
   if (all_v4) {
     buf.resize(rows * 4);
     packV4(v.data(), rows, buf.data());
@@ -677,15 +830,15 @@ void planAddrColumn(const std::vector<IpAddr>& v, bool v1, const ColumnStats* kn
 }
 
 template <typename T>
-void planColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, bool v1,
+void planColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, uint16_t version,
                 const ColumnStats* known, std::vector<uint64_t>& x, std::vector<uint8_t>& buf,
-                ColumnPlan& plan) {
-  planIntColumn<T>(v, id, c, v1, known, x, buf, plan);
+                std::vector<uint64_t>& scratch, ColumnPlan& plan) {
+  planIntColumn<T>(v, id, c, version, known, x, buf, scratch, plan);
 }
-void planColumn(const std::vector<IpAddr>& v, size_t /*id*/, const FlowColumns& /*c*/, bool v1,
-                const ColumnStats* known, std::vector<uint64_t>& /*x*/, std::vector<uint8_t>& buf,
-                ColumnPlan& plan) {
-  planAddrColumn(v, v1, known, buf, plan);
+void planColumn(const std::vector<IpAddr>& v, size_t /*id*/, const FlowColumns& /*c*/,
+                uint16_t version, const ColumnStats* known, std::vector<uint64_t>& x,
+                std::vector<uint8_t>& buf, std::vector<uint64_t>& /*scratch*/, ColumnPlan& plan) {
+  planAddrColumn(v, version, known, x, buf, plan);
 }
 
 }  // namespace
@@ -693,7 +846,8 @@ void planColumn(const std::vector<IpAddr>& v, size_t /*id*/, const FlowColumns& 
 void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
                           const BlockSummary* summary) {
   const size_t rows = c.size();
-  const bool v1 = version_ == 1;
+  const bool v3 = version_ >= 3;
+  const size_t entry_len = v3 ? kColumnEntryV3 : kColumnEntry;
   frame.clear();
   put<uint32_t>(frame, kFrameMagic);
   put<uint16_t>(frame, kTypeFlowBlock);
@@ -707,14 +861,15 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
   put<uint64_t>(frame, rows ? c.first_ns.front() : 0);
   put<uint64_t>(frame, rows ? c.first_ns.back() : 0);
   const size_t table_at = frame.size();
-  frame.resize(table_at + kColumnEntry * kColumnCount);
+  frame.resize(table_at + entry_len * kColumnCount + (v3 ? 4 : 0));
   packed_.clear();
   for (size_t id = 0; id < kColumnCount; ++id) {
     ColumnPlan plan;
     switch (id) {
-#define NC_PLAN(type, name)                                                                   \
-  case static_cast<size_t>(Column::name):                                                     \
-    planColumn(c.name, id, c, v1, summary ? &summary->cols[id] : nullptr, wide_, tmp_, plan); \
+#define NC_PLAN(type, name)                                                                  \
+  case static_cast<size_t>(Column::name):                                                    \
+    planColumn(c.name, id, c, version_, summary ? &summary->cols[id] : nullptr, wide_, tmp_, \
+               scratch_, plan);                                                              \
     break;
       NC_FLOW_COLUMNS(NC_PLAN)
 #undef NC_PLAN
@@ -726,6 +881,9 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
     size_t at = packed_.size();
     if (plan.has_base) {
       put<uint64_t>(packed_, plan.base);
+    }
+    if (plan.xf & kScale) {
+      put<uint64_t>(packed_, plan.mult);
     }
     const size_t stream_at = packed_.size();
     uint8_t codec = (plan.xf & kConstant) ? uint8_t{kCodecNone} : codec_;
@@ -763,16 +921,23 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
       enc_len = raw_len;
     }
     packed_.resize(stream_at + enc_len);
-    size_t e = table_at + id * kColumnEntry;
+    size_t e = table_at + id * entry_len;
     frame[e] = static_cast<uint8_t>(id);
     frame[e + 1] = codec;
     frame[e + 2] = plan.xf;
     frame[e + 3] = plan.width;
     putAt<uint32_t>(frame, e + 4, static_cast<uint32_t>(packed_.size() - at));
     putAt<uint32_t>(frame, e + 8, static_cast<uint32_t>(raw_len));
+    if (v3) {
+      putAt<uint32_t>(frame, e + 12, crc32c(packed_.data() + at, packed_.size() - at));
+    }
   }
   frame.insert(frame.end(), packed_.begin(), packed_.end());
   putAt<uint32_t>(frame, 8, static_cast<uint32_t>(frame.size() + 4));
+  if (v3) {  // the table's own checksum: frame header (with the length), body head, entries
+    const size_t table_end = table_at + entry_len * kColumnCount;
+    putAt<uint32_t>(frame, table_end, crc32c(frame.data(), table_end));
+  }
   put<uint32_t>(frame, crc32c(frame.data(), frame.size()));
 }
 
@@ -788,7 +953,7 @@ namespace {
 // Checks one column entry against the rules of format.hpp; "" when it is consistent.
 std::string checkEntry(uint16_t version, size_t id, uint8_t codec, uint8_t xf, size_t w,
                        size_t enc_len, size_t raw_len, size_t rows) {
-  const uint8_t known = version == 1 ? kTransformsV1 : kTransformsV2;
+  const uint8_t known = version == 1 ? kTransformsV1 : version == 2 ? kTransformsV2 : kTransformsV3;
   if ((xf & ~known) != 0) {
     return fmt::format("column {}: unknown transform bits {:#04x}", id, xf & ~known);
   }
@@ -802,11 +967,17 @@ std::string checkEntry(uint16_t version, size_t id, uint8_t codec, uint8_t xf, s
     }
     return "";
   }
-  if ((xf & kV4Only) && (!kIsAddr[id] || w != 4 || (xf & (kDelta | kMinusFirst | kNarrow)))) {
+  if ((xf & kV4Only) &&
+      (!kIsAddr[id] || (xf & (kDelta | kMinusFirst | kScale)) ||
+       ((xf & kNarrow) ? version < 3 || w == 0 || w >= 4 || enc_len < 8 : w != 4))) {
     return fmt::format("column {}: bad v4-only column", id);
   }
-  if ((xf & kNarrow) && (kIsAddr[id] || w == 0 || w >= full || enc_len < 8)) {
+  if ((xf & kNarrow) && ((kIsAddr[id] && !(xf & kV4Only)) || w == 0 || w >= full ||
+                         enc_len < ((xf & kScale) ? 16u : 8u))) {
     return fmt::format("column {}: bad narrowed column", id);
+  }
+  if ((xf & kScale) && !(xf & kNarrow)) {
+    return fmt::format("column {}: bad scaled column", id);
   }
   if (!(xf & (kV4Only | kNarrow)) && w != full) {
     return fmt::format("column {}: inconsistent width or length", id);
@@ -823,7 +994,7 @@ std::string checkEntry(uint16_t version, size_t id, uint8_t codec, uint8_t xf, s
 
 template <typename T>
 void decodeIntColumn(std::vector<T>& out, const uint8_t* data, size_t rows, size_t w, uint8_t xf,
-                     uint64_t base, const std::vector<uint64_t>& first) {
+                     uint64_t base, uint64_t mult, const std::vector<uint64_t>& first) {
   out.resize(rows);
   if (xf & kConstant) {
     T v;
@@ -837,18 +1008,22 @@ void decodeIntColumn(std::vector<T>& out, const uint8_t* data, size_t rows, size
   if constexpr (sizeof(T) == 8) {
     if (xf & kDelta) {
       const uint64_t from = (xf & kNarrow) ? base : 0;
-      return unpackInts<Undo::kPrefix, T>(data, rows, w, planar, from, nullptr, out.data());
+      return unpackInts<Undo::kPrefix, T>(data, rows, w, planar, from, mult, nullptr, out.data());
     }
     if (xf & kMinusFirst) {
-      return unpackInts<Undo::kPlusFirst, T>(data, rows, w, planar, base, first.data(), out.data());
+      return unpackInts<Undo::kPlusFirst, T>(data, rows, w, planar, base, mult, first.data(),
+                                             out.data());
     }
   }
-  unpackInts<Undo::kPlain, T>(data, rows, w, planar, base, nullptr, out.data());
+  unpackInts<Undo::kPlain, T>(data, rows, w, planar, base, mult, nullptr, out.data());
 }
 
-void decodeAddrColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows, uint8_t xf) {
+void decodeAddrColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows, size_t w,
+                      uint8_t xf, uint64_t base) {
   out.resize(rows);
-  if (xf & kConstant) {
+  if ((xf & kV4Only) && (xf & kNarrow)) {
+    unpackV4Narrow(data, rows, w, (xf & kShuffle) != 0, base, out.data());
+  } else if (xf & kConstant) {
     IpAddr v;
     std::memcpy(v.bytes.data(), data, 16);
     std::fill(out.begin(), out.end(), v);
@@ -863,12 +1038,12 @@ void decodeAddrColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows
 
 template <typename T>
 void decodeColumn(std::vector<T>& out, const uint8_t* data, size_t rows, size_t w, uint8_t xf,
-                  uint64_t base, const std::vector<uint64_t>& first) {
-  decodeIntColumn<T>(out, data, rows, w, xf, base, first);
+                  uint64_t base, uint64_t mult, const std::vector<uint64_t>& first) {
+  decodeIntColumn<T>(out, data, rows, w, xf, base, mult, first);
 }
-void decodeColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows, size_t /*w*/,
-                  uint8_t xf, uint64_t /*base*/, const std::vector<uint64_t>& /*first*/) {
-  decodeAddrColumn(out, data, rows, xf);
+void decodeColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows, size_t w, uint8_t xf,
+                  uint64_t base, uint64_t /*mult*/, const std::vector<uint64_t>& /*first*/) {
+  decodeAddrColumn(out, data, rows, w, xf, base);
 }
 
 }  // namespace
@@ -880,7 +1055,7 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
     return false;
   }
   if (fh.type != kTypeFlowBlock || !isKnownFlowBlockVersion(fh.version) || fh.length != f.size()) {
-    setWhy(why, "not a version 1 or 2 flow block");
+    setWhy(why, "not a version 1, 2 or 3 flow block");
     return false;
   }
   FlowBlockInfo info;
@@ -891,17 +1066,27 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
   const size_t body_len = f.size() - kFrameOverhead;
   const size_t rows = info.rows;
   const size_t ncols = get<uint16_t>(body + 4);
-  if (kBlockBodyHead + ncols * kColumnEntry > body_len) {
+  const bool v3 = fh.version >= 3;
+  const size_t entry_len = v3 ? kColumnEntryV3 : kColumnEntry;
+  const size_t table_len = ncols * entry_len + (v3 ? 4 : 0);
+  if (kBlockBodyHead + table_len > body_len) {
     setWhy(why, "column table past the end of the block");
     return false;
   }
+  if (v3) {
+    const size_t table_end = kFrameHeaderSize + kBlockBodyHead + ncols * entry_len;
+    if (get<uint32_t>(f.data() + table_end) != crc32c(f.data(), table_end)) {
+      setWhy(why, "block checksum mismatch (column table)");
+      return false;
+    }
+  }
   ColumnSet want = columns;
   addColumn(want, Column::first_ns);
-  size_t data_at = kBlockBodyHead + ncols * kColumnEntry;
+  size_t data_at = kBlockBodyHead + table_len;
   std::array<bool, kColumnCount> seen{};
   bool first_done = false;  // first_ns decoded (kMinusFirst columns need it)
   for (size_t k = 0; k < ncols; ++k) {
-    const uint8_t* e = body + kBlockBodyHead + k * kColumnEntry;
+    const uint8_t* e = body + kBlockBodyHead + k * entry_len;
     const size_t id = e[0];
     const uint8_t codec = e[1];
     const uint8_t xf = e[2];
@@ -934,11 +1119,25 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
       setWhy(why, fmt::format("column {}: bad transform (before first_ns)", id));
       return false;
     }
+    if (v3 && get<uint32_t>(e + 12) != crc32c(src, enc_len)) {
+      setWhy(why, fmt::format("block checksum mismatch (column {})", id));
+      return false;
+    }
     uint64_t base = 0;
+    uint64_t mult = 1;
     if (xf & kNarrow) {
       base = get<uint64_t>(src);
       src += 8;
       enc_len -= 8;
+    }
+    if (xf & kScale) {
+      mult = get<uint64_t>(src);
+      src += 8;
+      enc_len -= 8;
+      if (mult < 2) {
+        setWhy(why, fmt::format("column {}: bad scale {}", id, mult));
+        return false;
+      }
     }
     const uint8_t* data = src;
     if (codec == kCodecNone) {
@@ -967,9 +1166,9 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
       data = raw_.data();
     }
     switch (id) {
-#define NC_DECODE(type, name)                                      \
-  case static_cast<size_t>(Column::name):                          \
-    decodeColumn(out.name, data, rows, w, xf, base, out.first_ns); \
+#define NC_DECODE(type, name)                                            \
+  case static_cast<size_t>(Column::name):                                \
+    decodeColumn(out.name, data, rows, w, xf, base, mult, out.first_ns); \
     break;
       NC_FLOW_COLUMNS(NC_DECODE)
 #undef NC_DECODE
@@ -984,6 +1183,43 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
     } else if (!seen[id]) {
       fillDefault(out, id, rows);
     }
+  }
+  return true;
+}
+
+bool columnRanges(std::span<const uint8_t> head, uint32_t frame_length, const ColumnSet& columns,
+                  uint32_t merge_gap, std::vector<ByteRange>& out) {
+  out.clear();
+  FrameHeader fh;
+  if (!decodeFrameHeader(head, fh, nullptr) || fh.type != kTypeFlowBlock ||
+      !checksumsPerColumn(fh.version) || !isKnownFlowBlockVersion(fh.version) ||
+      fh.length != frame_length || head.size() < kFrameHeaderSize + kBlockBodyHead) {
+    return false;
+  }
+  const uint8_t* body = head.data() + kFrameHeaderSize;
+  const size_t ncols = get<uint16_t>(body + 4);
+  const size_t data_at = kFrameHeaderSize + kBlockBodyHead + ncols * kColumnEntryV3 + 4;
+  if (data_at > head.size() || data_at > frame_length) {
+    return false;
+  }
+  ColumnSet want = columns;
+  addColumn(want, Column::first_ns);
+  uint64_t at = data_at;
+  const uint64_t end = frame_length - 4;  // the frame checksum is not read
+  for (size_t k = 0; k < ncols; ++k) {
+    const uint8_t* e = body + kBlockBodyHead + k * kColumnEntryV3;
+    const uint64_t len = get<uint32_t>(e + 4);
+    if (at + len > end) {
+      return false;
+    }
+    if (e[0] < kColumnCount && want.test(e[0]) && len > 0) {
+      if (!out.empty() && at - (out.back().offset + out.back().length) < merge_gap) {
+        out.back().length = static_cast<uint32_t>(at + len - out.back().offset);
+      } else {
+        out.push_back({static_cast<uint32_t>(at), static_cast<uint32_t>(len)});
+      }
+    }
+    at += len;
   }
   return true;
 }

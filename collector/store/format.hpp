@@ -31,15 +31,22 @@
 //  12  u32 reserved       16  body ...                   end-4: u32 crc32c of bytes [0, end-4)
 // Readers skip frames of unknown type or version (ScanStats.unknown_blocks), never fail on them.
 //
-// Flow block body (type 1, version 1 or 2): a FlowColumns batch, rows sorted by first_ns
+// Flow block body (type 1, version 1, 2 or 3): a FlowColumns batch, rows sorted by first_ns
 //   0  u32 rows    4  u16 column count n    6  u8 flags (1 = sorted by first_ns)   7 u8 reserved
 //   8  u64 min first_ns    16  u64 max first_ns
-//  24  n x column entry (12 B): u8 column id (nc::Column), u8 codec (0 none, 1 zstd, 2 lz4),
-//      u8 transform bits, u8 stored value width w, u32 encoded length, u32 raw length
-//  24+12n  the n encoded columns back to back
+//  24  n x column entry (E = 12 B, version 3: 16 B): u8 column id (nc::Column), u8 codec (0 none,
+//      1 zstd, 2 lz4), u8 transform bits, u8 stored value width w, u32 encoded length, u32 raw
+//      length; version 3 adds u32 crc32c of the column's encoded bytes
+//  24+E*n  version 3 only: u32 crc32c of the frame from its first byte to the end of the column
+//      entries (frame header, body head, entries)
+//  then    the n encoded columns back to back
 // A column's encoded bytes are the codec's output of its raw stream (raw length bytes; codec 0 =
-// the raw stream itself); with 0x20 they are preceded by an uncompressed u64 base (counted in the
-// encoded length). The raw stream is rows x w bytes, except for 0x08 (one value).
+// the raw stream itself); with 0x20 they are preceded by an uncompressed u64 base, and with 0x40
+// then by an uncompressed u64 multiplier m >= 2 (both counted in the encoded length). The raw
+// stream is rows x w bytes, except for 0x08 (one value).
+// Version 3 blocks still end with the frame crc32c (crash recovery reads whole frames), but a
+// reader may instead check the table's crc and only the crcs of the columns it decodes, and so
+// read only those columns' bytes (Reader::scan does; BlockDecoder checks them itself).
 // Transform bits, applied before compression and undone after:
 //   0x02 delta (first_ns only: v[i]-v[i-1] with v[-1] = 0, zigzag)
 //   0x04 minus first_ns (last_ns, received_ns: v[i]-first_ns[i], zigzag)
@@ -51,11 +58,15 @@
 //   0x08 constant (version 2, alone): every row holds the same value; the raw stream is that value
 //        (the column's full width), codec 0
 //   0x10 v4 only (version 2, addresses, with or without 0x01): every row is IPv4-mapped
-//        (::ffff:a.b.c.d); stored as w = 4 bytes a b c d per row
+//        (::ffff:a.b.c.d); stored as w = 4 bytes a b c d per row. Version 3 allows 0x20 with
+//        it: row i is then base + its w-byte value (1 <= w <= 3) as the number a<<24|b<<16|c<<8|d
+//   0x40 scale (version 3, integer columns, with 0x20): every value 0x20 would store (the value
+//        minus base, or the delta) is stored divided by m (an exact division: the writer uses
+//        it only when m divides all of them; times in whole ms or us and zigzag's factor 2)
 // Without 0x08/0x10/0x20, w is the column's width (version 1 blocks always look like that).
 // Version 1 blocks may only use 0x01, 0x02 and 0x04; a bit outside the block version's set makes
-// the block corrupt (never rows decoded the wrong way). Readers decode versions 1 and 2; the
-// Writer writes version 2 (readers from before version 2 skip those blocks as unknown).
+// the block corrupt (never rows decoded the wrong way). Readers decode versions 1, 2 and 3; the
+// Writer writes version 3 (readers from before a version skip its blocks as unknown).
 // A column a block lacks reads as the FlowRecord default; unknown column ids are ignored, so
 // columns can be added without a version bump.
 //
@@ -104,7 +115,7 @@ inline constexpr size_t kFrameOverhead = kFrameHeaderSize + 4;
 inline constexpr size_t kTrailerSize = 24;
 inline constexpr uint16_t kTypeFlowBlock = 1;
 inline constexpr uint16_t kTypeFooter = 2;
-inline constexpr uint16_t kFlowBlockVersion = 2;  // written; readers accept 1 and 2
+inline constexpr uint16_t kFlowBlockVersion = 3;  // written; readers accept 1, 2 and 3
 inline constexpr uint16_t kFooterVersion = 1;
 inline constexpr uint32_t kMaxFrameSize = 1u << 30;
 inline constexpr uint32_t kMaxBlockRows = 1u << 22;
@@ -120,13 +131,22 @@ enum Transform : uint8_t {
   kConstant = 0x08,  // version 2
   kV4Only = 0x10,    // version 2
   kNarrow = 0x20,    // version 2
+  kScale = 0x40,     // version 3
 };
 // Transform bits each flow-block version may use; any other bit makes the block corrupt.
 inline constexpr uint8_t kTransformsV1 = kShuffle | kDelta | kMinusFirst;
 inline constexpr uint8_t kTransformsV2 = kTransformsV1 | kConstant | kV4Only | kNarrow;
-// Flow-block versions this reader decodes (1: before 2026-11-27; 2: what the Writer writes).
+inline constexpr uint8_t kTransformsV3 = kTransformsV2 | kScale;
+// Flow-block versions this reader decodes (1: before 2026-11-27; 2: 2026-11-27; 3: what the
+// Writer writes).
 inline constexpr bool isKnownFlowBlockVersion(uint16_t v) {
-  return v == 1 || v == 2;
+  return v == 1 || v == 2 || v == 3;
+}
+// Version 3 blocks carry a checksum per column and one over their column table: BlockDecoder
+// verifies those itself (only for the columns it decodes), so a reader need not read, nor check
+// the frame checksum of, the bytes of the other columns.
+inline constexpr bool checksumsPerColumn(uint16_t v) {
+  return v >= 3;
 }
 
 uint32_t crc32c(const void* data, size_t len, uint32_t crc = 0);
@@ -155,6 +175,10 @@ struct FrameHeader {
 bool decodeFrameHeader(std::span<const uint8_t> bytes, FrameHeader& h, std::string* why);
 // Checks the crc32c of a whole frame.
 bool verifyFrame(std::span<const uint8_t> frame);
+// Rewrites a frame's length field and every checksum in it (version 3 flow blocks: the table's
+// and each column's, as far as the table's lengths stay inside the frame; then the frame's), so a
+// deliberately altered frame reaches the decoder's other checks. For tests and fuzzing.
+void resealFrame(std::vector<uint8_t>& frame);
 
 // What a flow block's body says about itself without decompressing.
 struct FlowBlockInfo {
@@ -163,6 +187,19 @@ struct FlowBlockInfo {
   uint64_t max_first_ns = 0;
 };
 bool peekFlowBlock(std::span<const uint8_t> frame, FlowBlockInfo& info, std::string* why);
+
+// The byte ranges of a version 3 flow-block frame that BlockDecoder::decode(.., columns) reads
+// besides its head (frame header, block head, column table and table checksum): the stored bytes
+// of each wanted column (and first_ns), ranges closer than `merge_gap` merged. `head` is the first
+// bytes of the frame, `frame_length` its length. False when the frame is not a version 3 flow
+// block or `head` does not hold the whole table (read the whole frame then; decode() reports any
+// inconsistency). Ranges are {offset within the frame, length}, ascending.
+struct ByteRange {
+  uint32_t offset = 0;
+  uint32_t length = 0;
+};
+bool columnRanges(std::span<const uint8_t> head, uint32_t frame_length, const ColumnSet& columns,
+                  uint32_t merge_gap, std::vector<ByteRange>& out);
 
 // Sorts every column of `c` by first_ns (stable).
 void sortByFirstNs(FlowColumns& c);
@@ -192,6 +229,7 @@ class BlockEncoder {
   std::vector<uint64_t> wide_;
   std::vector<uint8_t> tmp_;
   std::vector<uint8_t> packed_;
+  std::vector<uint64_t> scratch_;
 };
 
 // Decodes a flow-block frame (crc already verified) into `out`. Not thread-safe; one per thread.

@@ -41,9 +41,15 @@ struct Entry {
   uint8_t xf = 0;
   uint8_t width = 0;
 };
+// Bytes of a column entry in the frame's block version (format.hpp).
+size_t entryLen(const std::vector<uint8_t>& frame) {
+  uint16_t v = 0;
+  std::memcpy(&v, frame.data() + 6, 2);
+  return v >= 3 ? 16 : 12;
+}
 Entry entryOf(const std::vector<uint8_t>& frame, Column col) {
   for (size_t k = 0; k < kColumnCount; ++k) {
-    const uint8_t* e = frame.data() + kEntryAt + k * 12;
+    const uint8_t* e = frame.data() + kEntryAt + k * entryLen(frame);
     if (e[0] == static_cast<uint8_t>(col)) {
       return {e[1], e[2], e[3]};
     }
@@ -53,8 +59,7 @@ Entry entryOf(const std::vector<uint8_t>& frame, Column col) {
 }
 
 void fixCrc(std::vector<uint8_t>& frame) {
-  uint32_t crc = format::crc32c(frame.data(), frame.size() - 4);
-  std::memcpy(frame.data() + frame.size() - 4, &crc, 4);
+  format::resealFrame(frame);
 }
 
 // Rows that exercise the edges: constant columns, v4-only and mixed addresses, narrowed ranges
@@ -104,7 +109,7 @@ TEST(block, EdgeValuesRoundTripWithEveryCodecAndVersion) {
     FlowColumns c = edgeBlock(n, n);
     for (auto codec : {StoreOptions::Compression::kZstd, StoreOptions::Compression::kLz4,
                        StoreOptions::Compression::kNone}) {
-      for (uint16_t version : {1, 2}) {
+      for (uint16_t version : {1, 2, 3}) {
         format::BlockEncoder enc(codec, 1);
         enc.setVersion(version);
         std::vector<uint8_t> frame;
@@ -180,7 +185,9 @@ TEST(block, OneEncoderSwitchingCodecsBetweenBlocks) {
 TEST(block, Version2PicksConstantV4AndNarrow) {
   FlowColumns c = edgeBlock(1000, 3);
   std::vector<uint8_t> frame;
-  format::BlockEncoder(StoreOptions::Compression::kZstd, 1).encode(c, frame);
+  format::BlockEncoder enc(StoreOptions::Compression::kZstd, 1);
+  enc.setVersion(2);
+  enc.encode(c, frame);
   using format::kConstant;
   using format::kNarrow;
   using format::kShuffle;
@@ -278,20 +285,130 @@ TEST(block, NarrowedDeltasAtTheEdges) {
   }
 }
 
+// Version 3: times in whole milliseconds are stored divided by their common factor (kScale),
+// IPv4 addresses of a few networks narrowed to their range; each column has its own checksum,
+// so a damaged column fails only the decodes that read it.
+TEST(block, Version3ScalesTimesNarrowsAddressesAndChecksumsColumns) {
+  std::mt19937_64 rng(5);
+  std::vector<FlowRecord> rs(5000);
+  for (size_t i = 0; i < rs.size(); ++i) {
+    FlowRecord& r = rs[i];
+    r.first_ns = kBase + (i / 3) * 1'000'000;                    // ms, repeated
+    r.last_ns = r.first_ns + (rng() % 60000) * 1'000'000;        // durations up to a minute
+    r.received_ns = kBase + rng() % 1'000'000'000;               // ns: no common factor
+    r.bytes = 64 * (1 + rng() % 1500);                           // multiples of 64
+    r.packets = 1 + rng() % 100;                                 // no factor
+    r.src_addr = IpAddr::fromV4(0x0a010000 | (rng() & 0xffff));  // 10.1.0.0/16
+    r.dst_addr = IpAddr::fromV4(0xc0a80100 | (rng() & 0x7f));    // 192.168.1.0/25
+    r.next_hop = IpAddr::fromV4(static_cast<uint32_t>(rng()));   // anywhere: 4 bytes
+    r.proto = 6;
+  }
+  FlowColumns c;
+  c.append(rs);
+  format::sortByFirstNs(c);
+  for (auto codec : {StoreOptions::Compression::kZstd, StoreOptions::Compression::kLz4,
+                     StoreOptions::Compression::kNone}) {
+    std::vector<uint8_t> frame;
+    format::BlockEncoder(codec, 1).encode(c, frame);
+    using format::kNarrow;
+    using format::kScale;
+    using format::kShuffle;
+    using format::kV4Only;
+    EXPECT_EQ(entryOf(frame, Column::first_ns).xf, format::kDelta | kNarrow | kScale);
+    EXPECT_EQ(entryOf(frame, Column::first_ns).width, 1);  // 0 or 1 ms apart
+    EXPECT_EQ(entryOf(frame, Column::last_ns).xf,
+              format::kMinusFirst | kNarrow | kScale | kShuffle);
+    EXPECT_EQ(entryOf(frame, Column::last_ns).width, 2);  // < 60000 ms; zigzag's 2 divided out
+    EXPECT_EQ(entryOf(frame, Column::received_ns).xf & kScale, 0);
+    EXPECT_EQ(entryOf(frame, Column::bytes).xf, kNarrow | kScale | kShuffle);
+    EXPECT_EQ(entryOf(frame, Column::bytes).width, 2);
+    EXPECT_EQ(entryOf(frame, Column::packets).xf, kNarrow);
+    EXPECT_EQ(entryOf(frame, Column::src_addr).xf, kV4Only | kNarrow | kShuffle);
+    EXPECT_EQ(entryOf(frame, Column::src_addr).width, 2);
+    EXPECT_EQ(entryOf(frame, Column::dst_addr).xf, kV4Only | kNarrow);
+    EXPECT_EQ(entryOf(frame, Column::dst_addr).width, 1);
+    EXPECT_EQ(entryOf(frame, Column::next_hop).xf, kV4Only | kShuffle);
+    expectDecodesTo(frame, c);
+
+    // Damage the last byte of the bytes column's stored data: decodes that read the column
+    // fail and name it; a projection without it still decodes (its columns are intact).
+    size_t at = kEntryAt + kColumnCount * 16 + 4;
+    size_t end = 0;
+    for (size_t k = 0; k < kColumnCount; ++k) {
+      uint32_t len = 0;
+      std::memcpy(&len, frame.data() + kEntryAt + k * 16 + 4, 4);
+      if (frame[kEntryAt + k * 16] == static_cast<uint8_t>(Column::bytes)) {
+        end = at + len;
+      }
+      at += len;
+    }
+    ASSERT_GT(end, 0u);
+    std::vector<uint8_t> bad = frame;
+    bad[end - 1] ^= 0x10;
+    FlowColumns out;
+    std::string why;
+    format::BlockDecoder dec;
+    EXPECT_FALSE(dec.decode(bad, out, &why));
+    EXPECT_NE(why.find("column 4"), std::string::npos) << why;
+    ColumnSet some;
+    addColumn(some, Column::src_addr);
+    addColumn(some, Column::last_ns);
+    ASSERT_TRUE(dec.decode(bad, out, &why, some)) << why;
+    EXPECT_EQ(out.src_addr, c.src_addr);
+    EXPECT_EQ(out.last_ns, c.last_ns);
+    // The column table has its own checksum: a changed column width is caught even when the
+    // column is not read.
+    bad = frame;
+    bad[kEntryAt + 16 * 5 + 3] ^= 1;  // column 5 (exporter), not in the projection
+    EXPECT_FALSE(dec.decode(bad, out, &why, some));
+    EXPECT_NE(why.find("checksum"), std::string::npos) << why;
+
+    // The reader's ranges for that projection: first_ns, last_ns and src_addr only, inside the
+    // frame and past the table.
+    std::vector<format::ByteRange> ranges;
+    ASSERT_TRUE(format::columnRanges(frame, static_cast<uint32_t>(frame.size()), some, 0, ranges));
+    ASSERT_FALSE(ranges.empty());
+    size_t total = 0;
+    for (const auto& r : ranges) {
+      EXPECT_GE(r.offset, kEntryAt + kColumnCount * 16 + 4);
+      EXPECT_LE(size_t{r.offset} + r.length, frame.size() - 4);
+      total += r.length;
+    }
+    EXPECT_LT(total, frame.size() / 2);
+    // Decoding a frame in which only those ranges (and the head) were filled in gives the
+    // same columns.
+    std::vector<uint8_t> sparse(frame.size(), 0);
+    std::copy_n(frame.begin(), kEntryAt + kColumnCount * 16 + 4, sparse.begin());
+    for (const auto& r : ranges) {
+      std::copy_n(frame.begin() + r.offset, r.length, sparse.begin() + r.offset);
+    }
+    ASSERT_TRUE(dec.decode(sparse, out, &why, some)) << why;
+    EXPECT_EQ(out.first_ns, c.first_ns);
+    EXPECT_EQ(out.last_ns, c.last_ns);
+    EXPECT_EQ(out.src_addr, c.src_addr);
+  }
+  // One odd nanosecond: the deltas keep only zigzag's factor 2 (up to 1 ms + 1 ns: 3 bytes).
+  c.first_ns.back() += 1;
+  std::vector<uint8_t> frame;
+  format::BlockEncoder(StoreOptions::Compression::kZstd, 1).encode(c, frame);
+  EXPECT_EQ(entryOf(frame, Column::first_ns).width, 3);
+  expectDecodesTo(frame, c);
+}
+
 TEST(block, UnknownTransformBitsAreCorrupt) {
   FlowColumns c = edgeBlock(100, 9);
-  for (uint16_t version : {1, 2}) {
+  for (uint16_t version : {1, 2, 3}) {
     format::BlockEncoder enc(StoreOptions::Compression::kZstd, 1);
     enc.setVersion(version);
     std::vector<uint8_t> frame;
     enc.encode(c, frame);
-    // A bit no version knows, and (for version 1) a version-2 bit.
-    for (uint8_t bit : {uint8_t{0x80}, uint8_t{0x40}, uint8_t{format::kConstant}}) {
-      if (version == 2 && bit == format::kConstant) {
+    // A bit no version knows, and bits of later versions.
+    for (uint8_t bit : {uint8_t{0x80}, uint8_t{format::kScale}, uint8_t{format::kConstant}}) {
+      if ((version >= 2 && bit == format::kConstant) || (version >= 3 && bit == format::kScale)) {
         continue;
       }
       std::vector<uint8_t> bad = frame;
-      bad[kEntryAt + 5 * 12 + 2] |= bit;  // column 5's transform bits
+      bad[kEntryAt + 5 * entryLen(frame) + 2] |= bit;  // column 5's transform bits
       fixCrc(bad);
       FlowColumns out;
       std::string why;

@@ -221,7 +221,7 @@ TEST_P(RoundTrip, AllFieldsEqual) {
   ScanStats st;
   EXPECT_EQ(keys(readAll(o.path, {}, &st)), keys(rows)) << "from the open segment";
   EXPECT_EQ(st.corrupt_blocks, 0u);
-  EXPECT_TRUE(st.errors.empty());
+  EXPECT_TRUE(st.errors.empty()) << (st.errors.empty() ? "" : st.errors[0]);
   w.close();
   auto segs = Reader(o.path).segments();
   ASSERT_EQ(segs.size(), 1u);
