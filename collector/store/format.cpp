@@ -589,50 +589,88 @@ struct ColumnPlan {
 
 // kScale (version 3): the common factor m of x[i] - base over the rows, when it is a decimal time
 // unit (10^3, 10^6 or 10^9: ms or us timestamps in ns) times a power of two, or a power of two
-// alone; 1 when there is none. Only multiply-by-constant divisibility tests and an OR: cheap
-// enough to run on every integer column of every block.
-uint64_t commonScale(const uint64_t* x, size_t n, uint64_t base) {
-  if (n == 0) {
-    return 1;
-  }
-  auto allDivisible = [&](auto d) {
-    constexpr uint64_t kD = decltype(d)::value;  // a constant: the remainder is a multiply
+// alone; 1 when there is none. Divisions are by constants (multiplies), and the divisibility tests
+// stop at the first block of rows that fails, so a column without a factor costs one short pass.
+template <uint64_t D>
+bool allDivisible(const uint64_t* x, size_t n, uint64_t base) {
+  constexpr size_t kChunk = 256;
+  for (size_t at = 0; at < n; at += kChunk) {
+    const size_t end = std::min(n, at + kChunk);
     uint64_t bad = 0;
-    for (size_t i = 0; i < n; ++i) {
-      bad |= (x[i] - base) % kD;
+    for (size_t i = at; i < end; ++i) {
+      bad |= (x[i] - base) % D;
     }
-    return bad == 0;
-  };
-  uint64_t dec = 1;
-  if (allDivisible(std::integral_constant<uint64_t, 1'000'000'000>{})) {
-    dec = 1'000'000'000;
-  } else if (allDivisible(std::integral_constant<uint64_t, 1'000'000>{})) {
-    dec = 1'000'000;
-  } else if (allDivisible(std::integral_constant<uint64_t, 1'000>{})) {
-    dec = 1'000;
+    if (bad != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+template <uint64_t D>
+uint64_t orOfQuotients(const uint64_t* x, size_t n, uint64_t base) {
+  uint64_t any = 0;
+  for (size_t i = 0; i < n; ++i) {
+    any |= (x[i] - base) / D;
+  }
+  return any;
+}
+struct Scale {
+  uint64_t dec = 1;  // 1, 10^3, 10^6 or 10^9
+  unsigned shift = 0;
+  uint64_t mult() const { return dec << shift; }
+};
+Scale commonScale(const uint64_t* x, size_t n, uint64_t base) {
+  Scale sc;
+  if (n == 0) {
+    return sc;
   }
   uint64_t any = 0;
-  if (dec == 1) {
-    for (size_t i = 0; i < n; ++i) {
-      any |= x[i] - base;
-    }
+  if (!allDivisible<1'000>(x, n, base)) {
+    any = orOfQuotients<1>(x, n, base);
+  } else if (!allDivisible<1'000'000>(x, n, base)) {
+    sc.dec = 1'000;
+    any = orOfQuotients<1'000>(x, n, base);
+  } else if (!allDivisible<1'000'000'000>(x, n, base)) {
+    sc.dec = 1'000'000;
+    any = orOfQuotients<1'000'000>(x, n, base);
   } else {
-    for (size_t i = 0; i < n; ++i) {
-      any |= (x[i] - base) / dec;
-    }
+    sc.dec = 1'000'000'000;
+    any = orOfQuotients<1'000'000'000>(x, n, base);
   }
   if (any == 0) {
-    return 1;  // every value equals the base: nothing to scale
+    return {};  // every value equals the base: nothing to scale
   }
-  return dec << std::countr_zero(any);
+  sc.shift = static_cast<unsigned>(std::countr_zero(any));
+  // A shift that leaves the low bits of the 64-bit multiplier would not round-trip.
+  if (sc.shift >= 64 || (sc.dec << sc.shift) >> sc.shift != sc.dec) {
+    return {};
+  }
+  return sc;
 }
 
-// The low NB bytes of (x[i] - base) / m, shuffled when `planar` (kScale's packing).
-void packScaled(const uint64_t* x, size_t n, uint64_t base, uint64_t m, uint8_t* out, size_t nb,
+// The low NB bytes of (x[i] - base) / m, shuffled (kScale's packing; m = sc.mult()).
+template <uint64_t D>
+void divideInto(const uint64_t* x, size_t n, uint64_t base, unsigned shift, uint64_t* out) {
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = ((x[i] - base) / D) >> shift;
+  }
+}
+void packScaled(const uint64_t* x, size_t n, uint64_t base, Scale sc, uint8_t* out, size_t nb,
                 std::vector<uint64_t>& tmp) {
   tmp.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    tmp[i] = (x[i] - base) / m;
+  switch (sc.dec) {
+    case 1'000:
+      divideInto<1'000>(x, n, base, sc.shift, tmp.data());
+      break;
+    case 1'000'000:
+      divideInto<1'000'000>(x, n, base, sc.shift, tmp.data());
+      break;
+    case 1'000'000'000:
+      divideInto<1'000'000'000>(x, n, base, sc.shift, tmp.data());
+      break;
+    default:
+      divideInto<1>(x, n, base, sc.shift, tmp.data());
+      break;
   }
   packPlanes(tmp.data(), n, 0, out, nb);
 }
@@ -684,13 +722,14 @@ void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, uin
     }
     xf |= kDelta;
     if (!v1 && rows > 0 && bytesFor(widest) < kW) {
-      const uint64_t m = v3 ? commonScale(x.data(), rows, 0) : 1;
+      const Scale sc = v3 ? commonScale(x.data(), rows, 0) : Scale{};
+      const uint64_t m = sc.mult();
       const size_t nb = bytesFor(widest / m);
       xf |= kNarrow | (nb > 1 ? kShuffle : 0);
       buf.resize(rows * nb);
       if (m > 1) {
         xf |= kScale;
-        packScaled(x.data(), rows, 0, m, buf.data(), nb, scratch);
+        packScaled(x.data(), rows, 0, sc, buf.data(), nb, scratch);
       } else {
         packPlanes(x.data(), rows, 0, buf.data(), nb);
       }
@@ -719,6 +758,7 @@ void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, uin
     }
   }
   size_t width = kW;
+  Scale sc;
   uint64_t base = 0;
   if (!v1 && rows > 0 && !is_first) {
     if (transformed) {
@@ -729,7 +769,8 @@ void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, uin
         mx = e > mx ? e : mx;
       }
     }
-    const uint64_t m = v3 ? commonScale(x.data(), rows, mn) : 1;
+    sc = v3 ? commonScale(x.data(), rows, mn) : Scale{};
+    const uint64_t m = sc.mult();
     const size_t nb = bytesFor((mx - mn) / m);
     if (nb < kW) {
       xf |= kNarrow;
@@ -746,7 +787,7 @@ void planIntColumn(const std::vector<T>& v, size_t id, const FlowColumns& c, uin
   }
   buf.resize(rows * width);
   if (xf & kScale) {
-    packScaled(x.data(), rows, base, plan.mult, buf.data(), width, scratch);
+    packScaled(x.data(), rows, base, sc, buf.data(), width, scratch);
   } else {
     packPlanes(x.data(), rows, base, buf.data(), width);
   }
