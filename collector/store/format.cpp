@@ -154,6 +154,18 @@ constexpr std::array<bool, kColumnCount> kIsAddr = {
 #undef NC_ISADDR
 };
 
+// Columns that top-N, aggregation and common filters read on every row (the encoder's zstd
+// policy favours decoding speed for them).
+constexpr std::array<bool, kColumnCount> kHotColumn = [] {
+  std::array<bool, kColumnCount> hot{};
+  for (Column c :
+       {Column::first_ns, Column::last_ns, Column::packets, Column::bytes, Column::src_addr,
+        Column::dst_addr, Column::src_port, Column::dst_port, Column::proto}) {
+    hot[static_cast<size_t>(c)] = true;
+  }
+  return hot;
+}();
+
 void fillDefault(FlowColumns& c, size_t id, size_t rows) {
   static const FlowRecord def{};
   switch (id) {
@@ -933,10 +945,12 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
       packed_.resize(stream_at + ZSTD_compressBound(raw_len));
       size_t r = ZSTD_compressCCtx(zctx_, packed_.data() + stream_at, packed_.size() - stream_at,
                                    src, raw_len, level_);
-      // Stored raw unless zstd saves at least a fifth: a raw column is read in place, and zstd
-      // decompression of a stream it barely shrinks (Huffman-coded literals, ~0.5-1 ns a byte)
-      // was the largest cost of a query after the aggregation (format.hpp, "Encoder policy").
-      if (ZSTD_isError(r) || r * 5 > raw_len * 4) {
+      // Stored raw unless zstd saves at least a fifth (a third for the columns most queries
+      // read): a raw column is read in place, and zstd decompression of a stream it barely
+      // shrinks (Huffman-coded literals, ~0.5-1 ns a byte) was the largest cost of a query after
+      // the aggregation (format.hpp, "Encoder policy").
+      const bool keep = kHotColumn[id] ? r * 3 <= raw_len * 2 : r * 5 <= raw_len * 4;
+      if (ZSTD_isError(r) || !keep) {
         codec = kCodecNone;
       } else {
         enc_len = r;

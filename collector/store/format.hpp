@@ -72,8 +72,9 @@
 //
 // Encoder policy (not a format rule; readers accept any codec per column): the Writer keeps a
 // column raw (codec 0) when its codec would not make it smaller, and with zstd also when zstd
-// saves less than a fifth of the raw stream (decoding such a stream cost more query time than
-// the bytes it saved; since 2026-11-27).
+// saves less than a fifth of the raw stream, or less than a third for the columns most queries
+// read (times, packets, bytes, addresses, ports, protocol): decoding such a stream cost more
+// query time than the bytes it saved (since 2026-11-27).
 //
 // Footer body (type 2, version 1)
 //   0  u64 min first_ns   8  u64 max first_ns   16 u64 rows   24 u32 block count
