@@ -282,36 +282,45 @@ inline uint64_t loadPacked(const uint8_t* in, size_t n, size_t i) {
   }
 }
 
-// Every stored value is first multiplied by `mult` (kScale; 1 without it).
-template <size_t NB, bool Planar, Undo U, typename T>
+// Every stored value is first multiplied by `mult` (kScale); Scaled = false when mult is 1, so
+// the unscaled loops carry no 64-bit multiply (SSE2 has none: it is emulated, and cost a third).
+template <size_t NB, bool Planar, Undo U, bool Scaled, typename T>
 void unpackUndo(const uint8_t* in, size_t n, uint64_t base, uint64_t mult, const uint64_t* first,
                 T* out) {
+  auto load = [&](size_t i) {
+    const uint64_t v = loadPacked<NB, Planar>(in, n, i);
+    if constexpr (Scaled) {
+      return mult * v;
+    } else {
+      return v;
+    }
+  };
   if constexpr (U == Undo::kPlain) {
     for (size_t i = 0; i < n; ++i) {
-      out[i] = static_cast<T>(base + mult * loadPacked<NB, Planar>(in, n, i));
+      out[i] = static_cast<T>(base + load(i));
     }
   } else if constexpr (U == Undo::kPrefix) {
     uint64_t prev = base;
     for (size_t i = 0; i < n; ++i) {
-      prev += unzigzag(mult * loadPacked<NB, Planar>(in, n, i));
+      prev += unzigzag(load(i));
       out[i] = static_cast<T>(prev);
     }
   } else {
     for (size_t i = 0; i < n; ++i) {
-      out[i] = static_cast<T>(first[i] + unzigzag(base + mult * loadPacked<NB, Planar>(in, n, i)));
+      out[i] = static_cast<T>(first[i] + unzigzag(base + load(i)));
     }
   }
 }
 
-template <Undo U, typename T>
-void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, uint64_t mult,
-                const uint64_t* first, T* out) {
+template <Undo U, bool Scaled, typename T>
+void unpackIntsAs(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, uint64_t mult,
+                  const uint64_t* first, T* out) {
   switch (nb * 2 + (planar ? 1 : 0)) {
-#define NC_UNPACK(k)                                                  \
-  case 2 * k:                                                         \
-    return unpackUndo<k, false, U, T>(in, n, base, mult, first, out); \
-  case 2 * k + 1:                                                     \
-    return unpackUndo<k, k != 1, U, T>(in, n, base, mult, first, out);
+#define NC_UNPACK(k)                                                          \
+  case 2 * k:                                                                 \
+    return unpackUndo<k, false, U, Scaled, T>(in, n, base, mult, first, out); \
+  case 2 * k + 1:                                                             \
+    return unpackUndo<k, k != 1, U, Scaled, T>(in, n, base, mult, first, out);
     NC_UNPACK(1)
     NC_UNPACK(2)
     NC_UNPACK(3)
@@ -323,6 +332,16 @@ void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t ba
 #undef NC_UNPACK
     default:
       return;
+  }
+}
+
+template <Undo U, typename T>
+void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, uint64_t mult,
+                const uint64_t* first, T* out) {
+  if (mult == 1) {
+    unpackIntsAs<U, false, T>(in, n, nb, planar, base, mult, first, out);
+  } else {
+    unpackIntsAs<U, true, T>(in, n, nb, planar, base, mult, first, out);
   }
 }
 
