@@ -357,11 +357,11 @@ struct Writer::Impl {
     writeBlock(cols);
   }
 
-  void writeBlock(FlowColumns& c) {
+  // `c` is sorted by first_ns (writeRows' order).
+  void writeBlock(const FlowColumns& c) {
     if (c.empty()) {
       return;
     }
-    format::sortByFirstNs(c);  // a no-op check for blocks from writeRows
     format::IndexEntry e;
     e.summary.compute(c);
     enc.encode(c, frame, &e.summary);
