@@ -429,10 +429,17 @@ Aggregator::Aggregator(KeySpec spec, bool scaled, size_t expected_groups)
   }
   slots_.assign(cap, 0);
   mask_ = cap - 1;
-  static_assert(sizeof(Counters) % 8 == 0 && alignof(Counters) <= 8);
-  stride_ = sizeof(Counters) + (spec_.width + 7) / 8 * 8;
-  recs_.reserve(expected_groups * stride_);
-  hashes_.reserve(expected_groups);
+  key_stride_ = std::max<size_t>(8, (spec_.width + 7) / 8 * 8);
+  inline_keys_ = spec_.width <= 4;
+  for (auto* v : {&flows_, &packets_, &bytes_, &first_, &last_, &hashes_}) {
+    v->reserve(expected_groups);
+  }
+  keys_.reserve(expected_groups * key_stride_);
+}
+
+uint64_t Aggregator::slotOf(size_t g) const {
+  const uint64_t x = inline_keys_ ? loadTail(key(g), spec_.width) : hashes_[g] >> 32;
+  return x << 32 | (g + 1);
 }
 
 void Aggregator::grow() {
@@ -444,78 +451,153 @@ void Aggregator::grow() {
     while (slots_[s] != 0) {
       s = (s + 1) & mask_;
     }
-    slots_[s] = (hashes_[g] >> 32 << 32) | (g + 1);
+    slots_[s] = slotOf(g);
   }
+}
+
+size_t Aggregator::insertAt(size_t s, const uint8_t* key, uint64_t hash) {
+  const size_t idx = hashes_.size();
+  hashes_.push_back(hash);
+  keys_.resize(keys_.size() + key_stride_);
+  std::memcpy(keys_.data() + idx * key_stride_, key, spec_.width);
+  flows_.push_back(0);
+  packets_.push_back(0);
+  bytes_.push_back(0);
+  first_.push_back(UINT64_MAX);
+  last_.push_back(0);
+  slots_[s] = slotOf(idx);
+  return idx;
+}
+
+void Aggregator::addCounters(size_t g, const Counters& c) {
+  flows_[g] += c.flows;
+  packets_[g] += c.packets;
+  bytes_[g] += c.bytes;
+  first_[g] = std::min(first_[g], c.first_ns);
+  last_[g] = std::max(last_[g], c.last_ns);
 }
 
 template <size_t W>
 size_t Aggregator::findOrInsert(const uint8_t* key, uint64_t hash) {
   const size_t w = W != 0 ? W : spec_.width;
-  const uint64_t tag = hash >> 32;
+  const bool inl = W != 0 ? W <= 4 : inline_keys_;
   size_t s = hash & mask_;
-  while (true) {
-    const uint64_t e = slots_[s];
-    if (e == 0) {
-      break;
-    }
-    if ((e >> 32) == tag) {
-      const size_t g = (e & 0xffffffffu) - 1;
-      if (std::memcmp(recs_.data() + g * stride_ + sizeof(Counters), key, w) == 0) {
-        return g;
+  if (inl) {
+    const uint64_t want = loadTail(key, w) << 32;
+    while (true) {
+      const uint64_t e = slots_[s];
+      if (e == 0) {
+        break;
       }
+      if ((e & ~uint64_t{0xffffffffu}) == want) {
+        return (e & 0xffffffffu) - 1;
+      }
+      s = (s + 1) & mask_;
     }
-    s = (s + 1) & mask_;
+  } else {
+    const uint64_t tag = hash >> 32;
+    while (true) {
+      const uint64_t e = slots_[s];
+      if (e == 0) {
+        break;
+      }
+      if ((e >> 32) == tag) {
+        const size_t g = (e & 0xffffffffu) - 1;
+        if (std::memcmp(keys_.data() + g * key_stride_, key, w) == 0) {
+          return g;
+        }
+      }
+      s = (s + 1) & mask_;
+    }
   }
-  size_t idx = hashes_.size();
-  recs_.resize(recs_.size() + stride_);
-  std::byte* r = recs_.data() + idx * stride_;
-  new (r) Counters{};
-  std::memcpy(r + sizeof(Counters), key, w);
-  hashes_.push_back(hash);
-  slots_[s] = (tag << 32) | (idx + 1);
+  const size_t idx = insertAt(s, key, hash);
   if (hashes_.size() * 2 > slots_.size()) {
     grow();
   }
   return idx;
 }
 
-// Looks up (or inserts) the group of every key in batch_keys_ and adds row rows[i] to it. The
-// table does not fit in L1/L2 for large group counts, so the slot of key i + 16 and the key and
-// counters of the group probably behind key i + 8 are prefetched while key i is processed.
+// Vectorized: the group of every row of the batch first (hash, then probe), then one pass per
+// counter over the batch, each into its own array indexed by group. The slot of key i + 64 (and,
+// for keys not held in the slot, the key of the group probably behind key i + 32) is prefetched
+// while key i is looked up.
 template <size_t W>
 void Aggregator::accumulate(const FlowColumns& c, const uint32_t* rows, size_t n) {
   const size_t w = W != 0 ? W : spec_.width;
+  const bool inl = W != 0 ? W <= 4 : inline_keys_;
   const uint8_t* kb = batch_keys_.data();
   batch_hashes_.resize(n);
   uint64_t* h = batch_hashes_.data();
   for (size_t i = 0; i < n; ++i) {
     h[i] = hashKey(kb + i * w, w);
   }
+  batch_groups_.resize(n);
+  uint32_t* gid = batch_groups_.data();
   constexpr size_t kAhead = 64;
-  const bool scaled = scaled_;
-  const uint64_t* first = c.first_ns.data();
-  const uint64_t* last = c.last_ns.data();
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n) {
       __builtin_prefetch(&slots_[h[i + kAhead] & mask_]);
     }
-    if (i + kAhead / 2 < n) {
+    if (!inl && i + kAhead / 2 < n) {
       const uint64_t e = slots_[h[i + kAhead / 2] & mask_];
       if (e != 0) {
-        const size_t g = (e & 0xffffffffu) - 1;
-        const std::byte* r = recs_.data() + g * stride_;
-        __builtin_prefetch(r, 1);
-        __builtin_prefetch(r + stride_ - 1, 1);
+        __builtin_prefetch(keys_.data() + ((e & 0xffffffffu) - 1) * key_stride_);
       }
     }
-    const size_t g = findOrInsert<W>(kb + i * w, h[i]);
-    Counters& a = rec(g);
-    const size_t r = rows[i];
-    a.flows += 1;
-    a.packets += rowPackets(c, r, scaled);
-    a.bytes += rowBytes(c, r, scaled);
-    a.first_ns = std::min(a.first_ns, first[r]);
-    a.last_ns = std::max(a.last_ns, last[r]);
+    gid[i] = static_cast<uint32_t>(findOrInsert<W>(kb + i * w, h[i]));
+  }
+
+  uint64_t* flows = flows_.data();
+  for (size_t i = 0; i < n; ++i) {
+    flows[gid[i]] += 1;
+  }
+  // Packets and bytes: multiplied by the row's sampling rate unless scaled_ is false or the
+  // exporter scaled them (rowPackets/rowBytes); a batch whose rates are all 1 needs no multiply.
+  const uint64_t* pk = c.packets.data();
+  const uint64_t* by = c.bytes.data();
+  uint64_t* packets = packets_.data();
+  uint64_t* bytes = bytes_.data();
+  bool unit = true;
+  if (scaled_) {
+    const uint32_t* rate = c.sampling_rate.data();
+    uint32_t diff = 0;
+    for (size_t i = 0; i < n; ++i) {
+      diff |= rate[rows[i]] ^ 1u;
+    }
+    unit = diff == 0;
+  }
+  if (unit) {
+    for (size_t i = 0; i < n; ++i) {
+      packets[gid[i]] += pk[rows[i]];
+    }
+    for (size_t i = 0; i < n; ++i) {
+      bytes[gid[i]] += by[rows[i]];
+    }
+  } else {
+    batch_scale_.resize(n);
+    uint64_t* scale = batch_scale_.data();
+    const uint32_t* rate = c.sampling_rate.data();
+    const uint8_t* flags = c.flags.data();
+    for (size_t i = 0; i < n; ++i) {
+      const size_t r = rows[i];
+      scale[i] = (flags[r] & FlowRecord::kFlagScaledByExporter) ? 1 : rate[r];
+    }
+    for (size_t i = 0; i < n; ++i) {
+      packets[gid[i]] += pk[rows[i]] * scale[i];
+    }
+    for (size_t i = 0; i < n; ++i) {
+      bytes[gid[i]] += by[rows[i]] * scale[i];
+    }
+  }
+  const uint64_t* fst = c.first_ns.data();
+  uint64_t* first = first_.data();
+  for (size_t i = 0; i < n; ++i) {
+    first[gid[i]] = std::min(first[gid[i]], fst[rows[i]]);
+  }
+  const uint64_t* lst = c.last_ns.data();
+  uint64_t* last = last_.data();
+  for (size_t i = 0; i < n; ++i) {
+    last[gid[i]] = std::max(last[gid[i]], lst[rows[i]]);
   }
 }
 
@@ -580,6 +662,8 @@ void Aggregator::addPass(const FlowColumns& c, const uint32_t* rows, size_t n, b
       return accumulate<1>(c, rows, n);
     case 2:
       return accumulate<2>(c, rows, n);
+    case 3:
+      return accumulate<3>(c, rows, n);
     case 4:
       return accumulate<4>(c, rows, n);
     case 6:
@@ -615,8 +699,7 @@ void Aggregator::merge(const Aggregator& o) {
     grow();
   }
   for (size_t g = 0; g < o.size(); ++g) {
-    size_t mine = findOrInsert<0>(o.key(g), o.hashes_[g]);
-    rec(mine).add(o.counters(g));
+    addCounters(findOrInsert<0>(o.key(g), o.hashes_[g]), o.counters(g));
   }
 }
 
@@ -626,8 +709,10 @@ void Aggregator::mergeCompact(const Aggregator& compact) {
   }
   // Into an empty table (every batch was IPv4) the keys are all new: no lookups, only inserts.
   const bool fresh = size() == 0;
-  recs_.reserve(recs_.size() + compact.size() * stride_);
-  hashes_.reserve(hashes_.size() + compact.size());
+  for (auto* v : {&flows_, &packets_, &bytes_, &first_, &last_, &hashes_}) {
+    v->reserve(v->size() + compact.size());
+  }
+  keys_.reserve(keys_.size() + compact.size() * key_stride_);
   std::vector<uint8_t> full(spec_.width);
   for (size_t g = 0; g < compact.size(); ++g) {
     const uint8_t* k = compact.key(g);
@@ -644,20 +729,14 @@ void Aggregator::mergeCompact(const Aggregator& compact) {
     }
     const uint64_t hash = hashKey(full.data(), full.size());
     if (!fresh) {
-      rec(findOrInsert<0>(full.data(), hash)).add(compact.counters(g));
+      addCounters(findOrInsert<0>(full.data(), hash), compact.counters(g));
       continue;
     }
     size_t s = hash & mask_;
     while (slots_[s] != 0) {
       s = (s + 1) & mask_;
     }
-    const size_t idx = hashes_.size();
-    recs_.resize(recs_.size() + stride_);
-    std::byte* r = recs_.data() + idx * stride_;
-    new (r) Counters(compact.counters(g));
-    std::memcpy(r + sizeof(Counters), full.data(), full.size());
-    hashes_.push_back(hash);
-    slots_[s] = (hash >> 32 << 32) | (idx + 1);
+    addCounters(insertAt(s, full.data(), hash), compact.counters(g));
   }
 }
 
