@@ -6,6 +6,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <type_traits>
 
 #include "collector/query/column_access.hpp"
 #include "collector/record/fields.hpp"
@@ -431,9 +432,8 @@ Aggregator::Aggregator(KeySpec spec, bool scaled, size_t expected_groups)
   mask_ = cap - 1;
   key_stride_ = std::max<size_t>(8, (spec_.width + 7) / 8 * 8);
   inline_keys_ = spec_.width <= 4;
-  for (auto* v : {&flows_, &packets_, &bytes_, &first_, &last_, &hashes_}) {
-    v->reserve(expected_groups);
-  }
+  recs_.reserve(expected_groups);
+  hashes_.reserve(expected_groups);
   keys_.reserve(expected_groups * key_stride_);
 }
 
@@ -460,21 +460,13 @@ size_t Aggregator::insertAt(size_t s, const uint8_t* key, uint64_t hash) {
   hashes_.push_back(hash);
   keys_.resize(keys_.size() + key_stride_);
   std::memcpy(keys_.data() + idx * key_stride_, key, spec_.width);
-  flows_.push_back(0);
-  packets_.push_back(0);
-  bytes_.push_back(0);
-  first_.push_back(UINT64_MAX);
-  last_.push_back(0);
+  recs_.emplace_back();
   slots_[s] = slotOf(idx);
   return idx;
 }
 
 void Aggregator::addCounters(size_t g, const Counters& c) {
-  flows_[g] += c.flows;
-  packets_[g] += c.packets;
-  bytes_[g] += c.bytes;
-  first_[g] = std::min(first_[g], c.first_ns);
-  last_[g] = std::max(last_[g], c.last_ns);
+  recs_[g].add(c);
 }
 
 template <size_t W>
@@ -547,16 +539,8 @@ void Aggregator::accumulate(const FlowColumns& c, const uint32_t* rows, size_t n
     gid[i] = static_cast<uint32_t>(findOrInsert<W>(kb + i * w, h[i]));
   }
 
-  uint64_t* flows = flows_.data();
-  for (size_t i = 0; i < n; ++i) {
-    flows[gid[i]] += 1;
-  }
   // Packets and bytes: multiplied by the row's sampling rate unless scaled_ is false or the
   // exporter scaled them (rowPackets/rowBytes); a batch whose rates are all 1 needs no multiply.
-  const uint64_t* pk = c.packets.data();
-  const uint64_t* by = c.bytes.data();
-  uint64_t* packets = packets_.data();
-  uint64_t* bytes = bytes_.data();
   bool unit = true;
   if (scaled_) {
     const uint32_t* rate = c.sampling_rate.data();
@@ -566,38 +550,49 @@ void Aggregator::accumulate(const FlowColumns& c, const uint32_t* rows, size_t n
     }
     unit = diff == 0;
   }
-  if (unit) {
-    for (size_t i = 0; i < n; ++i) {
-      packets[gid[i]] += pk[rows[i]];
-    }
-    for (size_t i = 0; i < n; ++i) {
-      bytes[gid[i]] += by[rows[i]];
-    }
-  } else {
+  const uint64_t* scale = nullptr;
+  if (!unit) {
     batch_scale_.resize(n);
-    uint64_t* scale = batch_scale_.data();
+    uint64_t* sc = batch_scale_.data();
     const uint32_t* rate = c.sampling_rate.data();
     const uint8_t* flags = c.flags.data();
     for (size_t i = 0; i < n; ++i) {
       const size_t r = rows[i];
-      scale[i] = (flags[r] & FlowRecord::kFlagScaledByExporter) ? 1 : rate[r];
+      sc[i] = (flags[r] & FlowRecord::kFlagScaledByExporter) ? 1 : rate[r];
     }
-    for (size_t i = 0; i < n; ++i) {
-      packets[gid[i]] += pk[rows[i]] * scale[i];
-    }
-    for (size_t i = 0; i < n; ++i) {
-      bytes[gid[i]] += by[rows[i]] * scale[i];
-    }
+    scale = sc;
   }
-  const uint64_t* fst = c.first_ns.data();
-  uint64_t* first = first_.data();
-  for (size_t i = 0; i < n; ++i) {
-    first[gid[i]] = std::min(first[gid[i]], fst[rows[i]]);
-  }
-  const uint64_t* lst = c.last_ns.data();
-  uint64_t* last = last_.data();
-  for (size_t i = 0; i < n; ++i) {
-    last[gid[i]] = std::max(last[gid[i]], lst[rows[i]]);
+  auto pass = [&](auto scaled) {
+    constexpr size_t kRecAhead = 16;
+    const uint64_t* pk = c.packets.data();
+    const uint64_t* by = c.bytes.data();
+    const uint64_t* fst = c.first_ns.data();
+    const uint64_t* lst = c.last_ns.data();
+    Counters* rec = recs_.data();
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kRecAhead < n) {
+        const Counters* p = rec + gid[i + kRecAhead];
+        __builtin_prefetch(p, 1);
+        __builtin_prefetch(reinterpret_cast<const char*>(p) + sizeof(Counters) - 1, 1);
+      }
+      Counters& a = rec[gid[i]];
+      const size_t r = rows[i];
+      a.flows += 1;
+      if constexpr (decltype(scaled)::value) {
+        a.packets += pk[r] * scale[i];
+        a.bytes += by[r] * scale[i];
+      } else {
+        a.packets += pk[r];
+        a.bytes += by[r];
+      }
+      a.first_ns = std::min(a.first_ns, fst[r]);
+      a.last_ns = std::max(a.last_ns, lst[r]);
+    }
+  };
+  if (unit) {
+    pass(std::false_type{});
+  } else {
+    pass(std::true_type{});
   }
 }
 
@@ -709,9 +704,8 @@ void Aggregator::mergeCompact(const Aggregator& compact) {
   }
   // Into an empty table (every batch was IPv4) the keys are all new: no lookups, only inserts.
   const bool fresh = size() == 0;
-  for (auto* v : {&flows_, &packets_, &bytes_, &first_, &last_, &hashes_}) {
-    v->reserve(v->size() + compact.size());
-  }
+  recs_.reserve(recs_.size() + compact.size());
+  hashes_.reserve(hashes_.size() + compact.size());
   keys_.reserve(keys_.size() + compact.size() * key_stride_);
   std::vector<uint8_t> full(spec_.width);
   for (size_t g = 0; g < compact.size(); ++g) {
