@@ -3,9 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
 #include <sstream>
 
 #include "collector/query/input.hpp"
@@ -282,6 +286,177 @@ TEST(Query, V4FastPathEqualsFullKeys) {
         EXPECT_EQ(agg->keyText(agg->key(agg->top(Metric::kBytes, 1)[0])),
                   plain.keyText(plain.key(plain.top(Metric::kBytes, 1)[0])))
             << what;
+      }
+    }
+  }
+}
+
+// Randomized: the hash-table aggregator (one table, merged tables, the IPv4 compact path folded
+// back) against a std::map over key bytes. A group's key bytes come from a one-row aggregator (key
+// building is not under test here); its counters are summed from the records.
+TEST(Aggregate, RandomizedAgainstMapReference) {
+  std::mt19937_64 rng(20261127);
+  const size_t kChunk = 4096;
+  const size_t kChunks = 12;
+  FlowColumns c;
+  std::vector<FlowRecord> recs;
+  for (size_t i = 0; i < kChunk * kChunks; ++i) {
+    const size_t chunk = i / kChunk;
+    // Chunks 3 and 8 hold some IPv6 rows, chunk 10 only IPv6: the others take the v4 path.
+    const bool v6 = chunk == 10 || ((chunk == 3 || chunk == 8) && rng() % 5 == 0);
+    FlowRecord r = flow("10.0.0.1", "10.0.0.2", 0, 0, 6, 0, 0);
+    const uint32_t src = static_cast<uint32_t>(rng() % 6000);  // grows the table several times
+    const uint32_t dst = static_cast<uint32_t>(rng() % 300);
+    r.src_addr = IpAddr::fromV4(0x0a000000u + src * 97);
+    r.dst_addr = IpAddr::fromV4(0xc0a80000u + dst);
+    if (v6) {
+      std::array<uint8_t, 16> b{0x20, 0x01, 0x0d, 0xb8};
+      b[14] = static_cast<uint8_t>(src >> 8);
+      b[15] = static_cast<uint8_t>(src);
+      r.src_addr = IpAddr::fromV6(b.data());
+      b[13] = 1;
+      b[15] = static_cast<uint8_t>(dst);
+      r.dst_addr = IpAddr::fromV6(b.data());
+    }
+    r.src_port = static_cast<uint16_t>(rng() % 2000);
+    r.dst_port = static_cast<uint16_t>(rng() % 8 == 0 ? rng() % 65536 : 443 + rng() % 3);
+    r.proto = static_cast<uint8_t>(std::array<int, 4>{6, 17, 1, 47}[rng() % 4]);
+    r.packets = rng() % 1000;
+    r.bytes = rng() % 3 == 0 ? rng() : rng() % 1500000;  // some sums wrap around
+    r.first_ns = kT + rng() % (3600 * kSec);
+    r.last_ns = r.first_ns + rng() % (120 * kSec);
+    // Chunks 0..5 all 1:1 (the no-multiply path); the others mixed rates, some pre-scaled.
+    r.sampling_rate =
+        chunk < 6 ? 1 : static_cast<uint32_t>(std::array<int, 4>{1, 10, 100, 0}[rng() % 4]);
+    r.flags = rng() % 4 == 0 ? FlowRecord::kFlagScaledByExporter : 0;
+    r.src_mask = static_cast<uint8_t>(rng() % 33);
+    r.dst_mask = static_cast<uint8_t>(rng() % 33);
+    r.ip_version = v6 ? 6 : 4;
+    c.append(r);
+    recs.push_back(r);
+  }
+  using Ref = std::map<std::string, Counters>;
+  for (const char* keys :
+       {"srcip", "srcip,dstport", "proto", "dstport", "proto,srcport", "ip", "port", "time",
+        "time,proto", "srcnet/24,dstip", "srcnet", "dstip,srcport,proto"}) {
+    std::string why;
+    auto spec = parseKeys(keys, 300 * kSec, &why);
+    ASSERT_TRUE(spec) << keys << ": " << why;
+    const size_t w = spec->width;
+    const auto compact = v4KeySpec(*spec);
+    for (bool scaled : {true, false}) {
+      const std::string what = std::string(keys) + (scaled ? " scaled" : " raw");
+      // Reference.
+      Ref want;
+      for (uint32_t i = 0; i < recs.size(); ++i) {
+        Aggregator one(*spec, scaled, 2);
+        one.add(c, &i, 1);
+        Counters rc;
+        rc.flows = 1;
+        rc.packets = scaled ? recs[i].scaledPackets() : recs[i].packets;
+        rc.bytes = scaled ? recs[i].scaledBytes() : recs[i].bytes;
+        rc.first_ns = recs[i].first_ns;
+        rc.last_ns = recs[i].last_ns;
+        for (size_t g = 0; g < one.size(); ++g) {
+          // An either-sided key equal on both sides counts the flow twice.
+          for (uint64_t t = 0; t < one.counters(g).flows; ++t) {
+            want[std::string(reinterpret_cast<const char*>(one.key(g)), w)].add(rc);
+          }
+        }
+      }
+      // One aggregator, all rows in one call; and one per chunk group (some rows filtered out of
+      // no chunk), merged, with the IPv4-only chunks on the compact spec, folded back.
+      std::vector<uint32_t> all(recs.size());
+      std::iota(all.begin(), all.end(), 0u);
+      Aggregator single(*spec, scaled, 16);
+      single.add(c, all.data(), all.size());
+      std::vector<Aggregator> parts;
+      std::vector<Aggregator> parts4;
+      for (size_t k = 0; k < 3; ++k) {
+        parts.emplace_back(*spec, scaled);
+        if (compact) {
+          parts4.emplace_back(*compact, scaled);
+        }
+      }
+      for (size_t ch = 0; ch < kChunks; ++ch) {
+        const uint32_t* rows = all.data() + ch * kChunk;
+        const size_t k = ch % 3;
+        if (compact && rowsAreV4(c, *compact, rows, kChunk)) {
+          parts4[k].add(c, rows, kChunk);
+        } else {
+          parts[k].add(c, rows, kChunk);
+        }
+      }
+      Aggregator merged(*spec, scaled, 4);
+      for (const auto& p : parts) {
+        merged.merge(p);
+      }
+      if (compact) {
+        Aggregator merged4(*compact, scaled);
+        for (const auto& p : parts4) {
+          merged4.merge(p);
+        }
+        merged.mergeCompact(merged4);
+        // Folding into an empty table (every batch IPv4) takes the insert-only path.
+        Aggregator fresh(*spec, scaled);
+        fresh.mergeCompact(merged4);
+        Aggregator direct(*spec, scaled);
+        for (size_t ch = 0; ch < kChunks; ++ch) {
+          const uint32_t* rows = all.data() + ch * kChunk;
+          if (rowsAreV4(c, *compact, rows, kChunk)) {
+            direct.add(c, rows, kChunk);
+          }
+        }
+        auto asMap = [&](const Aggregator& a) {
+          std::map<std::string, std::array<uint64_t, 5>> out;
+          for (size_t g = 0; g < a.size(); ++g) {
+            const Counters x = a.counters(g);
+            out[std::string(reinterpret_cast<const char*>(a.key(g)), w)] = {
+                x.flows, x.packets, x.bytes, x.first_ns, x.last_ns};
+          }
+          return out;
+        };
+        EXPECT_EQ(asMap(fresh), asMap(direct)) << what;
+      }
+      for (const Aggregator* a : {&single, &merged}) {
+        ASSERT_EQ(a->size(), want.size()) << what;
+        for (size_t g = 0; g < a->size(); ++g) {
+          const std::string k(reinterpret_cast<const char*>(a->key(g)), w);
+          auto it = want.find(k);
+          ASSERT_NE(it, want.end()) << what;
+          const Counters got = a->counters(g);
+          EXPECT_EQ(got.flows, it->second.flows) << what;
+          EXPECT_EQ(got.packets, it->second.packets) << what;
+          EXPECT_EQ(got.bytes, it->second.bytes) << what;
+          EXPECT_EQ(got.first_ns, it->second.first_ns) << what;
+          EXPECT_EQ(got.last_ns, it->second.last_ns) << what;
+        }
+        // top(): metric descending, ties by key bytes ascending (std::string compares as memcmp).
+        for (Metric m : {Metric::kBytes, Metric::kFlows, Metric::kBps}) {
+          std::vector<std::pair<uint64_t, std::string>> order;
+          for (const auto& [k, v] : want) {
+            order.emplace_back(metricOf(v, m), k);
+          }
+          std::stable_sort(order.begin(), order.end(),
+                           [](const auto& x, const auto& y) { return x.first > y.first; });
+          for (size_t limit : {size_t{0}, size_t{25}}) {
+            const std::vector<size_t> idx = a->top(m, limit);
+            ASSERT_EQ(idx.size(), limit == 0 ? order.size() : std::min(limit, order.size()))
+                << what;
+            for (size_t j = 0; j < idx.size(); ++j) {
+              ASSERT_EQ(std::string(reinterpret_cast<const char*>(a->key(idx[j])), w),
+                        order[j].second)
+                  << what << " top #" << j;
+            }
+          }
+        }
+        // byKey(): every group once, in the same order as the single-call aggregator's.
+        const std::vector<size_t> bk = a->byKey();
+        const std::vector<size_t> bk1 = single.byKey();
+        ASSERT_EQ(bk.size(), bk1.size()) << what;
+        for (size_t j = 0; j < bk.size(); ++j) {
+          ASSERT_EQ(std::memcmp(a->key(bk[j]), single.key(bk1[j]), w), 0) << what;
+        }
       }
     }
   }
