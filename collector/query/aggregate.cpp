@@ -111,6 +111,12 @@ inline uint64_t loadTail(const uint8_t* p, size_t t) {
 }
 
 inline uint64_t hashKey(const uint8_t* k, size_t w) {
+  if (w <= 4) {
+    // Keys held in the slot (v4 addresses, ports, protocols): one multiply; the upper half of the
+    // product, folded down, depends on every key bit.
+    const uint64_t h = (loadTail(k, w) ^ (w << 40)) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 32);
+  }
   uint64_t h = 0x9E3779B97F4A7C15ULL ^ w;
   size_t i = 0;
   for (; i + 8 <= w; i += 8) {
