@@ -158,6 +158,9 @@ class Aggregator {
   bool scaled_;
   // Counters of group g, apart from the keys: a batch first resolves the group of every row
   // (batch_groups_), then adds the rows in one pass that prefetches the record of row i + 16.
+  // Measured slower on 20M rows: one array and one pass per counter (-20 % with 155k groups:
+  // each pass re-fetches its 1.2 MB array), and {flows, packets, bytes} + {first, last} in two
+  // arrays and passes (-3..5 %). Prefetch distances 4..32 (records) and 32..128 (slots): noise.
   std::vector<Counters> recs_;
   // Group g's key at g * key_stride_ (width padded to 8 bytes, zero-filled).
   std::vector<uint8_t> keys_;
