@@ -1317,6 +1317,14 @@ void Filter::restrictTime(uint64_t since_ns, uint64_t until_ns) {
     leaves_.clear();
     program_.clear();
   }
+  if (untimed_len_ == kNoWindow) {  // a second window narrows the first: keep the first prefix
+    untimed_len_ = program_.size();
+    since_ns_ = since_ns;
+    until_ns_ = until_ns;
+  } else {
+    since_ns_ = std::max(since_ns_, since_ns);
+    until_ns_ = std::min(until_ns_, until_ns);
+  }
   auto add = [&](Cmp cmp, uint64_t v) {
     Leaf l;
     l.op = Leaf::Op::kCmp;
@@ -1339,6 +1347,7 @@ void Filter::restrictTime(uint64_t since_ns, uint64_t until_ns) {
   if (program_.empty()) {
     leaves_.push_back(Leaf{});
     program_.push_back({Instr::Kind::kLeaf, 0});
+    untimed_len_ = kNoWindow;  // (no window after all: "any")
   }
   computeDepth();
 }
@@ -1410,9 +1419,33 @@ void Filter::select(const FlowColumns& c, size_t begin, size_t end,
   }
   for (size_t base = begin; base < end; base += kChunk) {
     const size_t n = std::min(kChunk, end - base);
+    // A chunk whose rows all lie inside the time window (restrictTime) runs the program without
+    // the window's instructions, appended last: the store hands over whole blocks inside it.
+    size_t plen = program_.size();
+    if (untimed_len_ != kNoWindow) {
+      const uint64_t* t = c.first_ns.data() + base;
+      uint64_t lo = UINT64_MAX;
+      uint64_t hi = 0;
+      for (size_t i = 0; i < n; ++i) {
+        lo = std::min(lo, t[i]);
+        hi = std::max(hi, t[i]);
+      }
+      if (lo >= since_ns_ && hi < until_ns_) {
+        plen = untimed_len_;
+      }
+    }
+    if (plen == 0) {  // no condition but the window
+      const size_t at = rows.size();
+      rows.resize(at + n);
+      for (size_t i = 0; i < n; ++i) {
+        rows[at + i] = static_cast<uint32_t>(base + i);
+      }
+      continue;
+    }
     size_t sp = 0;
     auto top = [&](size_t k) { return stack_mem.data() + (sp - k) * kChunk; };
-    for (const Instr& in : program_) {
+    for (size_t pc = 0; pc < plen; ++pc) {
+      const Instr& in = program_[pc];
       switch (in.kind) {
         case Instr::Kind::kAnd:
           andBytes(top(2), top(1), n);

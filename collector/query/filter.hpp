@@ -85,7 +85,8 @@ class Filter {
   // `err` (when not null).
   static std::optional<Filter> compile(std::string_view text, FilterError* err = nullptr);
 
-  // ANDs `since_ns <= first_ns < until_ns` onto the program.
+  // ANDs `since_ns <= first_ns < until_ns` onto the program. select() skips those
+  // instructions for chunks of rows that all lie inside the window.
   void restrictTime(uint64_t since_ns, uint64_t until_ns);
 
   // Appends to `rows` the indices in [begin, end) of rows of `c` that match.
@@ -112,6 +113,11 @@ class Filter {
   std::vector<std::vector<uint64_t>> sets_;
   std::vector<std::vector<Prefix>> prefix_lists_;
   size_t max_depth_ = 1;
+  // restrictTime: program_[0, untimed_len_) is the program before the window's instructions.
+  static constexpr size_t kNoWindow = SIZE_MAX;
+  size_t untimed_len_ = kNoWindow;
+  uint64_t since_ns_ = 0;
+  uint64_t until_ns_ = UINT64_MAX;
 };
 
 // The filter keywords, one line each: syntax and meaning. Generated from the nfdump keyword table
