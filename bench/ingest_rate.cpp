@@ -6,7 +6,7 @@
 // the ratio ingest / raw sink.
 //
 //   nc-bench-ingest [--format v9] [--seconds 3] [--rates 50000,100000,...] [--store zstd|lz4]
-//                   [--nfcapd] [--only-stores]
+//                   [--nfcapd] [--only-stores] [--receivers-anywhere]
 //
 // This is a benchmark, not a test: nothing here asserts a time.
 #include <arpa/inet.h>
@@ -36,12 +36,21 @@
 
 namespace {
 
-std::string g_bin;  // directory of net-collector
+std::string g_bin;   // directory of net-collector
+int g_recv_cpu = 1;  // CPU of every receiver; -1 (--receivers-anywhere): not pinned
 
+// Pins the calling thread (and what it starts) to `cpu`; -1 = every CPU.
 void pin(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
+  if (cpu < 0) {
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long c = 0; c < n && c < CPU_SETSIZE; ++c) {
+      CPU_SET(static_cast<int>(c), &set);
+    }
+  } else {
+    CPU_SET(cpu, &set);
+  }
   sched_setaffinity(0, sizeof set, &set);
 }
 
@@ -225,7 +234,7 @@ Result nfcapdSink(const std::string& format, double rate, int seconds) {
   uint16_t port = static_cast<uint16_t>(20000 + getpid() % 20000);
   pid_t pid = fork();
   if (pid == 0) {
-    pin(1);
+    pin(g_recv_cpu);
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
     dup2(null, 2);
@@ -278,6 +287,8 @@ int main(int argc, char** argv) {
       store_codec = argv[++i];
     } else if (a == "--only-stores") {
       only_stores = true;
+    } else if (a == "--receivers-anywhere") {
+      g_recv_cpu = -1;
     } else if (a == "--rates" && i + 1 < argc) {
       rates.clear();
       std::stringstream ss(argv[++i]);
@@ -288,15 +299,19 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: nc-bench-ingest [--format v5|v9|ipfix|sflow] [--seconds N] "
-                   "[--rates R1,R2,...] [--store zstd|lz4] [--nfcapd] [--only-stores]\n"
-                   "  --only-stores skips the raw sink and receive+decode-only runs\n");
+                   "[--rates R1,R2,...] [--store zstd|lz4] [--nfcapd] [--only-stores] "
+                   "[--receivers-anywhere]\n"
+                   "  --only-stores skips the raw sink and receive+decode-only runs\n"
+                   "  --receivers-anywhere leaves the receivers (ours, nfcapd) free to run on "
+                   "every CPU, as a\n    daemon does (the sender stays on CPU 0; the achieved "
+                   "send rate is printed)\n");
       return 2;
     }
   }
   g_bin = std::filesystem::canonical("/proc/self/exe").parent_path().string();
-  pin(1);
-  std::printf("format %s, %d s per step, sender on CPU 0, receivers on CPU 1\n", format.c_str(),
-              seconds);
+  pin(g_recv_cpu);
+  std::printf("format %s, %d s per step, sender on CPU 0, receivers %s\n", format.c_str(), seconds,
+              g_recv_cpu < 0 ? "on any CPU" : "on CPU 1");
   std::printf("%10s  %22s  %22s%s%s\n", "rate/s", "raw recvmmsg recv/sent", "ingest recv/sent",
               store_codec.empty() ? "" : "  ours+store stored/sent (records)",
               with_nfcapd ? "  nfcapd stored/sent (records)" : "");
@@ -314,7 +329,8 @@ int main(int argc, char** argv) {
     std::string nf;
     if (!store_codec.empty()) {
       Result st = storeSink(format, rate, seconds, store_codec);
-      nf += fmt::format("  {:>12}/{:<12}", st.received, st.sent_records);
+      nf += fmt::format("  {:>12}/{:<12} (sent {:.0f}/s)", st.received, st.sent_records,
+                        static_cast<double>(st.sent) / seconds);
       if (st.received == st.sent_records && st.sent_records > 0) {
         best_store = rate;
       }
@@ -322,7 +338,8 @@ int main(int argc, char** argv) {
     if (with_nfcapd) {
       Result n = nfcapdSink(format, rate, seconds);
       uint64_t sent_records = n.sent_records;
-      nf += fmt::format("  {:>12}/{:<12}", n.received, sent_records);
+      nf += fmt::format("  {:>12}/{:<12} (sent {:.0f}/s)", n.received, sent_records,
+                        static_cast<double>(n.sent) / seconds);
       if (n.received == sent_records && sent_records > 0) {
         best_nfcapd = rate;
       }
