@@ -1404,8 +1404,8 @@ ColumnSet Filter::columns() const {
   return s;
 }
 
-void Filter::select(const FlowColumns& c, size_t begin, size_t end,
-                    std::vector<uint32_t>& rows) const {
+void Filter::select(const FlowColumns& c, size_t begin, size_t end, std::vector<uint32_t>& rows,
+                    bool in_window) const {
   if (matchesAll()) {
     for (size_t i = begin; i < end; ++i) {
       rows.push_back(static_cast<uint32_t>(i));
@@ -1422,7 +1422,9 @@ void Filter::select(const FlowColumns& c, size_t begin, size_t end,
     // A chunk whose rows all lie inside the time window (restrictTime) runs the program without
     // the window's instructions, appended last: the store hands over whole blocks inside it.
     size_t plen = program_.size();
-    if (untimed_len_ != kNoWindow) {
+    if (untimed_len_ != kNoWindow && in_window) {
+      plen = untimed_len_;
+    } else if (untimed_len_ != kNoWindow) {
       const uint64_t* t = c.first_ns.data() + base;
       uint64_t lo = UINT64_MAX;
       uint64_t hi = 0;
@@ -1582,24 +1584,31 @@ void Filter::select(const FlowColumns& c, size_t begin, size_t end,
               const uint8_t* co = c.icmp_code.data() + base;
               static const std::vector<uint64_t> kNoSet;
               const auto& set = l.op == Leaf::Op::kDstPortSet ? sets_[l.index] : kNoSet;
-              if (l.op == Leaf::Op::kDstPortSet && set.size() <= 8) {
+              // The effective port of each row first (a loop without branches that vectorizes),
+              // then the comparison over those values like any 32-bit column (the comparison
+              // chosen once per chunk, not per row).
+              thread_local std::vector<uint32_t> port_mem;
+              port_mem.resize(kChunk);
+              uint32_t* pv = port_mem.data();
+              for (size_t i = 0; i < n; ++i) {
+                const bool icmp = (pr[i] == 1) | (pr[i] == 58);
+                pv[i] = icmp ? (uint32_t{ty[i]} << 8 | co[i]) : uint32_t{dp[i]};
+              }
+              if (l.op == Leaf::Op::kDstPort) {
+                cmpLoop<uint32_t>(pv, n, l.cmp, l.value, out);
+              } else if (set.size() <= 8) {
                 // Short lists: compare with every entry (no branches) instead of a binary search.
                 for (size_t i = 0; i < n; ++i) {
-                  bool icmp = (pr[i] == 1) | (pr[i] == 58);
-                  uint64_t v = icmp ? (uint64_t{ty[i]} << 8 | co[i]) : dp[i];
                   uint8_t hit = 0;
                   for (uint64_t e : set) {
-                    hit |= v == e;
+                    hit |= pv[i] == e;
                   }
                   out[i] = hit;
                 }
-                break;
-              }
-              for (size_t i = 0; i < n; ++i) {
-                bool icmp = (pr[i] == 1) | (pr[i] == 58);
-                uint64_t v = icmp ? (uint64_t{ty[i]} << 8 | co[i]) : dp[i];
-                out[i] = l.op == Leaf::Op::kDstPort ? cmpOne(v, l.cmp, l.value)
-                                                    : std::binary_search(set.begin(), set.end(), v);
+              } else {
+                for (size_t i = 0; i < n; ++i) {
+                  out[i] = std::binary_search(set.begin(), set.end(), uint64_t{pv[i]});
+                }
               }
               break;
             }

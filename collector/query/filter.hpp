@@ -90,7 +90,9 @@ class Filter {
   void restrictTime(uint64_t since_ns, uint64_t until_ns);
 
   // Appends to `rows` the indices in [begin, end) of rows of `c` that match.
-  void select(const FlowColumns& c, size_t begin, size_t end, std::vector<uint32_t>& rows) const;
+  // `in_window`: the caller knows every row lies inside the restrictTime window.
+  void select(const FlowColumns& c, size_t begin, size_t end, std::vector<uint32_t>& rows,
+              bool in_window = false) const;
   // One record (tests and small inputs; builds a one-row batch).
   bool matches(const FlowRecord& r) const;
   // False only when the summary proves that no row of the block can match.

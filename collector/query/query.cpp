@@ -251,10 +251,11 @@ ScanTotals listFlows(Source& src, const QueryOptions& q, Order order, size_t lim
   std::vector<Worker> workers(std::max(nw, 64u));
   std::atomic<uint64_t> scanned{0};
   ScanTotals totals;
+  const bool in_window = src.passesOnlyWindowRows();
   auto fn = [&](const FlowColumns& c, size_t begin, size_t end, unsigned w) {
     Worker& wk = workers[w];
     wk.m.sel.clear();
-    q.filter.select(c, begin, end, wk.m.sel);
+    q.filter.select(c, begin, end, wk.m.sel, in_window);
     wk.m.rows += end - begin;
     scanned.fetch_add(end - begin, std::memory_order_relaxed);
     wk.m.count(c, q.scaled);
@@ -296,10 +297,11 @@ ScanTotals aggregateFlows(Source& src, const QueryOptions& q, const KeySpec& key
   std::vector<Worker> workers(std::max(nw, 64u));
   std::atomic<uint64_t> scanned{0};
   ScanTotals totals;
+  const bool in_window = src.passesOnlyWindowRows();
   auto fn = [&](const FlowColumns& c, size_t begin, size_t end, unsigned w) {
     Worker& wk = workers[w];
     wk.m.sel.clear();
-    q.filter.select(c, begin, end, wk.m.sel);
+    q.filter.select(c, begin, end, wk.m.sel, in_window);
     wk.m.rows += end - begin;
     scanned.fetch_add(end - begin, std::memory_order_relaxed);
     if (keys.either) {

@@ -60,6 +60,9 @@ class Source {
   // it passes (the store does: it decompresses only these); first_ns is always present.
   virtual void scan(const Filter& filter, uint64_t since_ns, uint64_t until_ns, unsigned threads,
                     const ColumnSet& columns, const BatchFn& fn, ScanTotals& totals) = 0;
+  // True when scan() passes only rows inside [since, until) (the store trims its blocks): the
+  // filter then skips the window's checks.
+  virtual bool passesOnlyWindowRows() const { return false; }
 };
 
 // Flows in memory (JSON input, the daemon's recent flows, benchmarks). Splits into chunks of

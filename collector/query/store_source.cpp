@@ -22,6 +22,8 @@ class StoreSource : public Source {
  public:
   explicit StoreSource(const std::string& path) : reader_(path) {}
 
+  bool passesOnlyWindowRows() const override { return true; }  // Reader trims to the window
+
   unsigned maxWorkers(unsigned threads) const override {
     unsigned hw = std::max(1u, std::thread::hardware_concurrency());
     return threads == 0 ? hw : threads;
