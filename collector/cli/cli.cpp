@@ -128,14 +128,15 @@ int cmdStatus(const Common& c, bool json) {
                       std::to_string(e.value("datagrams", uint64_t{0})),
                       std::to_string(e.value("records", uint64_t{0})),
                       std::to_string(e.value("lost_datagrams", uint64_t{0})),
-                      std::to_string(e.value("lost_records", uint64_t{0})), std::to_string(errors),
+                      std::to_string(e.value("lost_records", uint64_t{0})),
+                      std::to_string(e.value("sampler_drops", uint64_t{0})), std::to_string(errors),
                       std::to_string(e.value("templates_known", 0)), e.value("last_seen", "")});
     }
     std::cout << "\n";
     printTable(std::cout,
                {"exporter", "protocol", "kind", "datagrams", "records", "lost_dgrams",
-                "lost_records", "errors", "templates", "last_seen"},
-               rows, {false, false, false, true, true, true, true, true, true, false});
+                "lost_records", "agent_drops", "errors", "templates", "last_seen"},
+               rows, {false, false, false, true, true, true, true, true, true, true, false});
   }
   return 0;
 }

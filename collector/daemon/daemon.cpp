@@ -164,6 +164,7 @@ nlohmann::json exporterJson(const decode::ExporterStats& e) {
           {"lost_datagrams", e.lost_datagrams},
           {"lost_records", e.lost_records},
           {"sequence_resets", e.sequence_resets},
+          {"sampler_drops", e.sampler_drops},
           {"errors", errors},
           {"first_seen", formatTime(e.first_seen_ns)},
           {"last_seen", formatTime(e.last_seen_ns)}};

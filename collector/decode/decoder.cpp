@@ -61,6 +61,7 @@ void ExporterStats::add(const ExporterStats& o) {
   lost_datagrams += o.lost_datagrams;
   lost_records += o.lost_records;
   sequence_resets += o.sequence_resets;
+  sampler_drops += o.sampler_drops;
   for (size_t i = 0; i < errors.size(); ++i) {
     errors[i] += o.errors[i];
   }

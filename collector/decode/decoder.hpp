@@ -166,6 +166,10 @@ struct ExporterStats {
   uint64_t lost_datagrams = 0;
   uint64_t lost_records = 0;     // records (v5/IPFIX) or samples (sFlow) estimated lost
   uint64_t sequence_resets = 0;  // backwards / implausible jumps (restart or reordering)
+  // sFlow: samples the agent itself dropped (it ran out of resources), from the increase of each
+  // data source's `drops` counter in its flow samples. Loss at the agent, not on the network:
+  // lost_records counts sequence gaps (network or collector loss).
+  uint64_t sampler_drops = 0;
   std::array<uint64_t, kDecodeErrorCount> errors{};  // indexed by DecodeError
   uint64_t first_seen_ns = 0;
   uint64_t last_seen_ns = 0;

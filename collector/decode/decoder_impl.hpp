@@ -208,6 +208,9 @@ bool applyTemplate(const Template& t, ByteReader& r, RecordScratch& s);
 struct SeqState {
   uint32_t next = 0;
   bool valid = false;
+  // sFlow flow samples: the data source's cumulative `drops` counter last seen.
+  uint32_t drops = 0;
+  bool drops_valid = false;
 };
 
 struct SamplerEntry {

@@ -309,7 +309,7 @@ DecodeError Decoder::Impl::decodeSflow(ByteReader r, ExporterState& ex) {
     // Flow sample.
     uint32_t rate = s.u32();
     s.u32();  // sample pool
-    s.u32();  // drops
+    const uint32_t drops = s.u32();
     uint32_t in_if = 0;
     uint32_t out_if = 0;
     if (expanded) {
@@ -331,7 +331,16 @@ DecodeError Decoder::Impl::decodeSflow(ByteReader r, ExporterState& ex) {
       fail(DecodeError::kBadSample);
       continue;
     }
-    trackSequence(ex, seqKey(51, ahash, source_id), seq, 1, true);
+    const uint64_t key = seqKey(51, ahash, source_id);
+    trackSequence(ex, key, seq, 1, true);
+    // `drops` counts, per data source since the agent started, samples it dropped for lack of
+    // resources: add the increase (a decrease is a restart: start over from the new value).
+    SeqState& ds = ex.seq[key];
+    if (ds.drops_valid && drops >= ds.drops) {
+      ex.stats.sampler_drops += drops - ds.drops;
+    }
+    ds.drops = drops;
+    ds.drops_valid = true;
 
     FlowRecord& f = slot();
     f.received_ns = meta_->received_ns;

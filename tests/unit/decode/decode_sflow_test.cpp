@@ -3,6 +3,8 @@
 // multi-agent counter capture with stray NetFlow v5 on the same port, and a malformed datagram.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "tests/unit/decode/capture_util.hpp"
 
 namespace nc::test {
@@ -251,6 +253,46 @@ TEST(DecodeSflow, OvsDetectedFromOpenFlowPortCounters) {
   p[19] = 5;
   d.decode(p, meta, sink);
   EXPECT_EQ(d.stats()[0].lost_datagrams, 3u);
+}
+
+// A flow sample's `drops` is the data source's cumulative count of samples the agent dropped
+// for lack of resources: sampler_drops adds its increases per data source (not the first value,
+// not a decrease after an agent restart), apart from lost_records (sequence gaps).
+TEST(DecodeSflow, SamplerDropsCountIncreasesPerDataSource) {
+  auto datagram = [](uint32_t dgram_seq, uint32_t sample_seq, uint32_t source, uint32_t drops) {
+    std::vector<uint8_t> p;
+    auto u32 = [&](uint32_t v) {
+      for (int s = 24; s >= 0; s -= 8) {
+        p.push_back(static_cast<uint8_t>(v >> s));
+      }
+    };
+    for (uint32_t v : {5u, 1u, 0x7f000001u, 0u, dgram_seq, 1000u, 1u}) {
+      u32(v);  // version, agent type, agent, sub-agent, sequence, uptime, samples
+    }
+    for (uint32_t v : {1u, 4u * 8, sample_seq, source, 64u, 100u, drops, 1u, 2u, 0u}) {
+      u32(v);  // flow sample: format, length, seq, source, rate, pool, drops, in, out, records
+    }
+    return p;
+  };
+  decode::Decoder d;
+  CollectingSink sink;
+  decode::DatagramMeta meta{ip("127.0.0.1"), 50000, 1};
+  // (datagram seq, sample seq, source, drops) -> running sampler_drops
+  const std::vector<std::array<uint32_t, 5>> steps = {
+      {1, 1, 7, 5, 0},    // first value: a baseline, not a loss
+      {2, 2, 7, 5, 0},    // unchanged
+      {3, 3, 7, 12, 7},   // +7
+      {4, 1, 8, 100, 7},  // another data source: its own baseline
+      {5, 2, 8, 101, 8},  // +1
+      {6, 1, 7, 3, 8},    // source 7 restarted (counter went down): new baseline
+      {7, 2, 7, 4, 9},    // +1
+  };
+  for (const auto& [dseq, sseq, src, drops, want] : steps) {
+    ASSERT_TRUE(d.decode(datagram(dseq, sseq, src, drops), meta, sink).ok());
+    EXPECT_EQ(d.stats()[0].sampler_drops, want) << "datagram " << dseq;
+  }
+  EXPECT_EQ(d.stats()[0].lost_datagrams, 0u);
+  EXPECT_EQ(sink.records.size(), steps.size());
 }
 
 TEST(DecodeSflow, HostileSampleCountIsBounded) {
