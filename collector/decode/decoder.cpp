@@ -151,9 +151,13 @@ void Decoder::Impl::error(ExporterState& ex, DecodeError e) {
 
 uint32_t Decoder::Impl::trackSequence(ExporterState& ex, uint64_t key, uint32_t seq,
                                       uint32_t advance, bool gap_is_records) {
+  return trackSequence(ex, ex.seq[key], seq, advance, gap_is_records);
+}
+
+uint32_t Decoder::Impl::trackSequence(ExporterState& ex, SeqState& s, uint32_t seq,
+                                      uint32_t advance, bool gap_is_records) {
   // A forward jump of more than this is taken as an exporter restart, not as loss.
   constexpr uint32_t kMaxPlausibleGap = 1u << 24;
-  SeqState& s = ex.seq[key];
   uint32_t gap = 0;
   if (s.valid && seq != s.next) {
     uint32_t diff = seq - s.next;  // modulo 2^32

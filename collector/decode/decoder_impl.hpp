@@ -271,6 +271,9 @@ class Decoder::Impl {
   // Returns the gap (0 when in order or unknown).
   uint32_t trackSequence(ExporterState& ex, uint64_t key, uint32_t seq, uint32_t advance,
                          bool gap_is_records);
+  // The same on a state the caller looked up already (ex.seq[key]).
+  uint32_t trackSequence(ExporterState& ex, SeqState& s, uint32_t seq, uint32_t advance,
+                         bool gap_is_records);
   void forgetSequence(ExporterState& ex, uint64_t key);
 
   // Record batch: slot() gives the next record to fill (flushing a full batch), commit() keeps it.

@@ -331,11 +331,10 @@ DecodeError Decoder::Impl::decodeSflow(ByteReader r, ExporterState& ex) {
       fail(DecodeError::kBadSample);
       continue;
     }
-    const uint64_t key = seqKey(51, ahash, source_id);
-    trackSequence(ex, key, seq, 1, true);
+    SeqState& ds = ex.seq[seqKey(51, ahash, source_id)];
+    trackSequence(ex, ds, seq, 1, true);
     // `drops` counts, per data source since the agent started, samples it dropped for lack of
     // resources: add the increase (a decrease is a restart: start over from the new value).
-    SeqState& ds = ex.seq[key];
     if (ds.drops_valid && drops >= ds.drops) {
       ex.stats.sampler_drops += drops - ds.drops;
     }
