@@ -98,7 +98,13 @@ ExporterState* Decoder::Impl::exporterFor(const IpAddr& addr) {
     return nullptr;
   }
   ExporterState& ex = exporters_[addr];
-  ex.stats.exporter = addr;
+  for (size_t i = 0; i < kProtoSlots; ++i) {
+    ex.by_proto[i].exporter = addr;
+  }
+  ex.by_proto[protoSlot(FlowProto::kNetflowV5)].last_proto = FlowProto::kNetflowV5;
+  ex.by_proto[protoSlot(FlowProto::kNetflowV9)].last_proto = FlowProto::kNetflowV9;
+  ex.by_proto[protoSlot(FlowProto::kIpfix)].last_proto = FlowProto::kIpfix;
+  ex.by_proto[protoSlot(FlowProto::kSflowV5)].last_proto = FlowProto::kSflowV5;
   auto cfg = configs_.find(addr);
   if (cfg != configs_.end()) {
     ex.has_config = true;
@@ -143,7 +149,7 @@ IfKind Decoder::Impl::ifKindFor(const ExporterState& ex, FlowProto proto) const 
 }
 
 void Decoder::Impl::error(ExporterState& ex, DecodeError e) {
-  ++ex.stats.errors[static_cast<size_t>(e)];
+  ++ex.st().errors[static_cast<size_t>(e)];
   if (first_error_ == DecodeError::kNone) {
     first_error_ = e;
   }
@@ -164,12 +170,12 @@ uint32_t Decoder::Impl::trackSequence(ExporterState& ex, SeqState& s, uint32_t s
     if (diff < kMaxPlausibleGap) {
       gap = diff;
       if (gap_is_records) {
-        ex.stats.lost_records += gap;
+        ex.st().lost_records += gap;
       } else {
-        ex.stats.lost_datagrams += gap;
+        ex.st().lost_datagrams += gap;
       }
     } else {
-      ++ex.stats.sequence_resets;
+      ++ex.st().sequence_resets;
     }
   }
   s.next = seq + advance;
@@ -239,7 +245,18 @@ DecodeStatus Decoder::Impl::decode(std::span<const uint8_t> datagram, const Data
     status.error = DecodeError::kExporterLimit;
     return status;
   }
-  ExporterStats& st = ex->stats;
+  // Statistics go to the slot of the datagram's protocol (by its version field).
+  FlowProto proto = FlowProto::kUnknown;
+  if (datagram.size() >= 4) {
+    const uint16_t v16 = loadBe16(datagram.data());
+    proto = v16 == 5                         ? FlowProto::kNetflowV5
+            : v16 == 9                       ? FlowProto::kNetflowV9
+            : v16 == 10                      ? FlowProto::kIpfix
+            : loadBe32(datagram.data()) == 5 ? FlowProto::kSflowV5
+                                             : FlowProto::kUnknown;
+  }
+  ex->cur = protoSlot(proto);
+  ExporterStats& st = ex->st();
   ++st.datagrams;
   st.bytes += datagram.size();
   if (st.first_seen_ns == 0) {
@@ -256,16 +273,12 @@ DecodeStatus Decoder::Impl::decode(std::span<const uint8_t> datagram, const Data
     uint16_t version = loadBe16(datagram.data());
     uint32_t version32 = loadBe32(datagram.data());
     if (version == 5) {
-      st.last_proto = FlowProto::kNetflowV5;
       e = decodeV5(r, *ex);
     } else if (version == 9) {
-      st.last_proto = FlowProto::kNetflowV9;
       e = decodeV9(r, *ex);
     } else if (version == 10) {
-      st.last_proto = FlowProto::kIpfix;
       e = decodeIpfix(r, *ex);
     } else if (version32 == 5) {
-      st.last_proto = FlowProto::kSflowV5;
       e = decodeSflow(r, *ex);
     } else {
       error(*ex, DecodeError::kBadVersion);
@@ -326,10 +339,15 @@ std::vector<ExporterStats> Decoder::stats() const {
   std::vector<ExporterStats> out;
   out.reserve(impl_->exporters_.size());
   for (const auto& [addr, ex] : impl_->exporters_) {
-    ExporterStats s = ex.stats;
-    s.templates_known = ex.templates;
-    s.flavor = impl_->flavorOf(ex);
-    out.push_back(s);
+    // One entry per protocol the address used (or holds templates of).
+    for (const ExporterStats& ps : ex.by_proto) {
+      if (ps.datagrams == 0 && ps.templates_known == 0 && ps.templates_received == 0) {
+        continue;
+      }
+      ExporterStats s = ps;
+      s.flavor = impl_->flavorOf(ex);
+      out.push_back(s);
+    }
   }
   return out;
 }

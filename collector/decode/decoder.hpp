@@ -208,6 +208,8 @@ class Decoder {
   bool loadTemplates(const std::string& path, std::string* why = nullptr);
   size_t templateCount() const;
 
+  // One entry per (exporter, protocol): an address sending several protocols (an Open vSwitch
+  // host: NetFlow, sFlow and IPFIX) gets one entry for each, last_proto naming it.
   std::vector<ExporterStats> stats() const;
 
   class Impl;

@@ -7,6 +7,7 @@
 // a flat list of steps {gap, length, op}. Decoding a record replays the steps: skip `gap` fixed
 // bytes, read the field (length 0xffff = IPFIX variable length), apply `op` to the record. Fields
 // the decoder does not use cost nothing per record: they are folded into the next step's gap.
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -226,12 +227,36 @@ struct DomainTime {
   uint64_t sys_init_ms = 0;
 };
 
+// Slots of ExporterState::by_proto: statistics are kept per flow protocol, because one address
+// often sends several (an Open vSwitch host exports NetFlow, sFlow and IPFIX from one address).
+inline constexpr size_t kProtoSlots = 5;
+inline constexpr size_t protoSlot(FlowProto p) {
+  switch (p) {
+    case FlowProto::kNetflowV5:
+      return 1;
+    case FlowProto::kNetflowV9:
+      return 2;
+    case FlowProto::kIpfix:
+      return 3;
+    case FlowProto::kSflowV5:
+      return 4;
+    default:
+      return 0;
+  }
+}
+// The slot of a template's protocol (TemplateKey::version 9 or 10).
+inline constexpr size_t templateSlot(uint8_t version) {
+  return protoSlot(version == 10 ? FlowProto::kIpfix : FlowProto::kNetflowV9);
+}
+
 struct ExporterState {
-  ExporterStats stats;
+  std::array<ExporterStats, kProtoSlots> by_proto{};
+  size_t cur = 0;  // slot of the datagram being decoded
+  ExporterStats& st() { return by_proto[cur]; }
   bool has_config = false;
   ExporterConfig config;
   bool detected_ovs = false;
-  uint32_t templates = 0;
+  uint32_t templates = 0;                      // all protocols (the per-exporter limit)
   std::unordered_map<uint64_t, SeqState> seq;  // see seqKey()
   std::vector<SamplerEntry> samplers;
   std::vector<DomainTime> sys_init;  // IPFIX systemInitTimeMilliseconds from options data

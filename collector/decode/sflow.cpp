@@ -237,7 +237,7 @@ DecodeError Decoder::Impl::decodeSflow(ByteReader r, ExporterState& ex) {
         continue;
       }
       trackSequence(ex, seqKey(52, ahash, source_id), seq, 1, true);
-      ++ex.stats.counter_samples;
+      ++ex.st().counter_samples;
       InterfaceCounters c;
       c.agent = agent;
       c.exporter = meta_->exporter;
@@ -336,7 +336,7 @@ DecodeError Decoder::Impl::decodeSflow(ByteReader r, ExporterState& ex) {
     // `drops` counts, per data source since the agent started, samples it dropped for lack of
     // resources: add the increase (a decrease is a restart: start over from the new value).
     if (ds.drops_valid && drops >= ds.drops) {
-      ex.stats.sampler_drops += drops - ds.drops;
+      ex.st().sampler_drops += drops - ds.drops;
     }
     ds.drops = drops;
     ds.drops_valid = true;

@@ -155,7 +155,7 @@ void Decoder::Impl::finishFlow(const SetContext& ctx, RecordScratch& s) {
 }
 
 void Decoder::Impl::finishOptions(const SetContext& ctx, RecordScratch& s) {
-  ++ctx.ex->stats.options_records;
+  ++ctx.ex->st().options_records;
   uint64_t rate = s.ownSamplingRate();
   if (rate > 0) {
     uint64_t id = (s.present & RecordScratch::kHasSamplerId) ? s.sampler_id : kAnySampler;

@@ -557,7 +557,7 @@ DecodeError Decoder::Impl::addTemplate(ExporterState& ex, const TemplateKey& key
     if (t.options == options && t.scope_count == scope_count && t.fields.size() == fields.size() &&
         std::equal(fields.begin(), fields.end(), t.fields.begin())) {
       t.refreshed_ns = now_ns;  // plain refresh: no allocation, no recompile
-      ++ex.stats.templates_received;
+      ++ex.by_proto[templateSlot(key.version)].templates_received;
       return DecodeError::kNone;
     }
   } else if (ex.templates >= options_.max_templates_per_exporter ||
@@ -579,8 +579,9 @@ DecodeError Decoder::Impl::addTemplate(ExporterState& ex, const TemplateKey& key
   } else {
     templates_.emplace(key, std::move(compiled));
     ++ex.templates;
+    ++ex.by_proto[templateSlot(key.version)].templates_known;
   }
-  ++ex.stats.templates_received;
+  ++ex.by_proto[templateSlot(key.version)].templates_received;
   return DecodeError::kNone;
 }
 
@@ -594,7 +595,8 @@ const Template* Decoder::Impl::findTemplate(ExporterState& ex, const TemplateKey
       now_ns - it->second.refreshed_ns > options_.template_timeout_ns) {
     templates_.erase(it);
     --ex.templates;
-    ++ex.stats.templates_expired;
+    --ex.by_proto[templateSlot(key.version)].templates_known;
+    ++ex.by_proto[templateSlot(key.version)].templates_expired;
     return nullptr;
   }
   return &it->second;
@@ -603,7 +605,8 @@ const Template* Decoder::Impl::findTemplate(ExporterState& ex, const TemplateKey
 void Decoder::Impl::withdrawTemplate(ExporterState& ex, const TemplateKey& key) {
   if (templates_.erase(key) > 0) {
     --ex.templates;
-    ++ex.stats.templates_withdrawn;
+    --ex.by_proto[templateSlot(key.version)].templates_known;
+    ++ex.by_proto[templateSlot(key.version)].templates_withdrawn;
   }
 }
 
@@ -615,7 +618,8 @@ void Decoder::Impl::withdrawAll(ExporterState& ex, const IpAddr& exporter, uint8
         it->second.options == options) {
       it = templates_.erase(it);
       --ex.templates;
-      ++ex.stats.templates_withdrawn;
+      --ex.by_proto[templateSlot(version)].templates_known;
+      ++ex.by_proto[templateSlot(version)].templates_withdrawn;
     } else {
       ++it;
     }
@@ -630,7 +634,9 @@ size_t Decoder::Impl::expireTemplates(uint64_t now_ns) {
       auto ex = exporters_.find(it->first.exporter);
       if (ex != exporters_.end()) {
         --ex->second.templates;
-        ++ex->second.stats.templates_expired;
+        ExporterStats& ts = ex->second.by_proto[templateSlot(it->first.version)];
+        --ts.templates_known;
+        ++ts.templates_expired;
       }
       it = templates_.erase(it);
       ++dropped;

@@ -512,12 +512,13 @@ ShardStats Ingest::totals() const {
 }
 
 std::vector<decode::ExporterStats> Ingest::exporters() const {
-  std::map<IpAddr, decode::ExporterStats> merged;
+  // One entry per (exporter, protocol), merged over the shards that saw it.
+  std::map<std::pair<IpAddr, FlowProto>, decode::ExporterStats> merged;
   for (const auto& s : shards_) {
     std::vector<decode::ExporterStats> ex;
     s->snapshot(&ex, nullptr);
     for (const auto& e : ex) {
-      auto [it, fresh] = merged.try_emplace(e.exporter, e);
+      auto [it, fresh] = merged.try_emplace({e.exporter, e.last_proto}, e);
       if (fresh) {
         continue;
       }

@@ -80,8 +80,8 @@ class Ingest {
 
   // Actual bound ports, in listen order (resolves port 0).
   std::vector<uint16_t> boundPorts() const;
-  // Sum over shards of the last published snapshots, and per-exporter decoder statistics merged
-  // over shards (same exporter seen by two shards is summed).
+  // Sum over shards of the last published snapshots, and decoder statistics per (exporter,
+  // protocol) merged over shards (the same exporter and protocol seen by two shards is summed).
   ShardStats totals() const;
   std::vector<decode::ExporterStats> exporters() const;
   // Templates loaded from the persistence files at construction.

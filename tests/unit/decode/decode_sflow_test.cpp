@@ -3,6 +3,7 @@
 // multi-agent counter capture with stray NetFlow v5 on the same port, and a malformed datagram.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 
 #include "tests/unit/decode/capture_util.hpp"
@@ -293,6 +294,58 @@ TEST(DecodeSflow, SamplerDropsCountIncreasesPerDataSource) {
   }
   EXPECT_EQ(d.stats()[0].lost_datagrams, 0u);
   EXPECT_EQ(sink.records.size(), steps.size());
+}
+
+// One address sending sFlow and NetFlow v5 (as an Open vSwitch host does): statistics per
+// protocol, each with its own datagrams, records and sequence gaps.
+TEST(DecodeSflow, StatisticsPerProtocolOfOneAddress) {
+  auto sflow = [](uint32_t dgram_seq) {
+    std::vector<uint8_t> p;
+    auto u32 = [&](uint32_t v) {
+      for (int s = 24; s >= 0; s -= 8) {
+        p.push_back(static_cast<uint8_t>(v >> s));
+      }
+    };
+    for (uint32_t v : {5u, 1u, 0x7f000001u, 0u, dgram_seq, 1000u, 1u}) {
+      u32(v);
+    }
+    for (uint32_t v : {1u, 4u * 8, dgram_seq, 7u, 64u, 100u, 0u, 1u, 2u, 0u}) {
+      u32(v);
+    }
+    return p;
+  };
+  auto v5 = [](uint32_t flow_seq) {
+    std::vector<uint8_t> p(24 + 48, 0);
+    p[1] = 5;  // version
+    p[3] = 1;  // count
+    p[16] = static_cast<uint8_t>(flow_seq >> 24);
+    p[17] = static_cast<uint8_t>(flow_seq >> 16);
+    p[18] = static_cast<uint8_t>(flow_seq >> 8);
+    p[19] = static_cast<uint8_t>(flow_seq);
+    p[24 + 38] = 6;  // proto
+    return p;
+  };
+  decode::Decoder d;
+  CollectingSink sink;
+  decode::DatagramMeta meta{ip("127.0.0.1"), 50000, 1};
+  ASSERT_TRUE(d.decode(sflow(1), meta, sink).ok());
+  ASSERT_TRUE(d.decode(v5(0), meta, sink).ok());
+  ASSERT_TRUE(d.decode(sflow(2), meta, sink).ok());
+  ASSERT_TRUE(d.decode(v5(1), meta, sink).ok());
+  ASSERT_TRUE(d.decode(v5(11), meta, sink).ok());  // records 2..10 lost
+  auto st = d.stats();
+  ASSERT_EQ(st.size(), 2u);
+  std::sort(st.begin(), st.end(), [](auto& a, auto& b) { return a.last_proto < b.last_proto; });
+  EXPECT_EQ(st[0].last_proto, FlowProto::kNetflowV5);
+  EXPECT_EQ(st[0].datagrams, 3u);
+  EXPECT_EQ(st[0].flow_records, 3u);
+  EXPECT_EQ(st[0].lost_records, 9u);
+  EXPECT_EQ(st[1].last_proto, FlowProto::kSflowV5);
+  EXPECT_EQ(st[1].datagrams, 2u);
+  EXPECT_EQ(st[1].flow_records, 2u);
+  EXPECT_EQ(st[1].lost_records, 0u);
+  EXPECT_EQ(st[1].lost_datagrams, 0u);
+  EXPECT_EQ(st[0].exporter, st[1].exporter);
 }
 
 TEST(DecodeSflow, HostileSampleCountIsBounded) {
