@@ -61,6 +61,12 @@ DecodeError Decoder::Impl::decodeV5(ByteReader r, ExporterState& ex) {
   }
   uint64_t export_ns = uint64_t{unix_secs} * 1'000'000'000 + unix_nsecs;
   IfKind if_kind = ifKindFor(ex, FlowProto::kNetflowV5);
+  // Open vSwitch (ofproto/netflow.c) rewrites flow_seq for every record it adds, so its header
+  // carries the number of the datagram's LAST flow, not of the flow before its first: taken as
+  // it is, every datagram of another size than the one before looked like loss or a restart.
+  if (flavorOf(ex) == ExporterFlavor::kOvs && n > 0) {
+    sequence -= static_cast<uint32_t>(n - 1);
+  }
   trackSequence(ex, seqKey(5, 0, uint32_t{engine_type} << 8 | engine_id), sequence,
                 static_cast<uint32_t>(n), true);
 

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "collector/record/fields.hpp"
@@ -116,6 +117,19 @@ TEST(OvsExport, NetflowSflowIpfixFromRealTrafficReachTheDaemon) {
   auto st = d.status();
   EXPECT_EQ(st["ingest"]["decode_errors"], 0) << st.dump(2);
   EXPECT_GT(st["ingest"]["counter_samples"].get<uint64_t>(), 0u) << "sFlow counters (polling 2)";
+  // One status entry per protocol OVS sends from 127.0.0.1, none with a sequence gap or restart
+  // (OVS's NetFlow flow_seq numbers the datagram's last flow: read as OVS writes it).
+  std::set<std::string> protos;
+  for (const auto& e : st["exporters"]) {
+    if (e["exporter"] != "127.0.0.1") {
+      continue;
+    }
+    protos.insert(e["protocol"].get<std::string>());
+    EXPECT_EQ(e["lost_records"], 0) << e.dump();
+    EXPECT_EQ(e["lost_datagrams"], 0) << e.dump();
+    EXPECT_EQ(e["sequence_resets"], 0) << e.dump();
+  }
+  EXPECT_EQ(protos, (std::set<std::string>{"netflow5", "sflow5", "ipfix"}));
 
   // Interfaces: OVS names both ports in IPFIX (interfaceName) and in sFlow's port-name counter
   // record; sFlow counter samples are kept as interface counters (OpenFlow port, octets).
