@@ -360,8 +360,8 @@ int cmdFlows(const Common& c, const QueryArgs& a, const std::string& order_text,
         idx.resize(agg->size());
         std::iota(idx.begin(), idx.end(), 0);
         std::sort(idx.begin(), idx.end(), [&](size_t x, size_t y) {
-          const auto& cx = agg->counters(x);
-          const auto& cy = agg->counters(y);
+          const auto cx = agg->counters(x);
+          const auto cy = agg->counters(y);
           uint64_t vx = order == query::Order::kFirst ? cx.first_ns : cx.last_ns;
           uint64_t vy = order == query::Order::kFirst ? cy.first_ns : cy.last_ns;
           return vx != vy ? vx < vy : x < y;

@@ -173,7 +173,7 @@ void printGroups(std::ostream& out, const query::Aggregator& agg, const std::vec
     for (size_t g : idx) {
       nlohmann::json o = nlohmann::json::object();
       agg.keyJson(agg.key(g), o);
-      const auto& c = agg.counters(g);
+      const auto c = agg.counters(g);
       o["flows"] = c.flows;
       o["packets"] = c.packets;
       o["bytes"] = c.bytes;
@@ -194,7 +194,7 @@ void printGroups(std::ostream& out, const query::Aggregator& agg, const std::vec
     printCsvRow(out, header);
     for (size_t g : idx) {
       std::vector<std::string> row = agg.keyText(agg.key(g));
-      const auto& c = agg.counters(g);
+      const auto c = agg.counters(g);
       for (uint64_t v : {c.flows, c.packets, c.bytes, c.pps(), c.bps(), c.bpp()}) {
         row.push_back(std::to_string(v));
       }
@@ -220,7 +220,7 @@ void printGroups(std::ostream& out, const query::Aggregator& agg, const std::vec
   }
   std::vector<std::vector<std::string>> rows;
   for (size_t g : idx) {
-    const auto& c = agg.counters(g);
+    const auto c = agg.counters(g);
     std::vector<std::string> row;
     if (times) {
       row.push_back(formatTime(c.first_ns));

@@ -256,7 +256,14 @@ struct ExporterState {
   bool has_config = false;
   ExporterConfig config;
   bool detected_ovs = false;
-  uint32_t templates = 0;                      // all protocols (the per-exporter limit)
+  // Templates held for this exporter, all protocols (the per-exporter limit).
+  uint32_t templateCount() const {
+    uint32_t n = 0;
+    for (const ExporterStats& s : by_proto) {
+      n += s.templates_known;
+    }
+    return n;
+  }
   std::unordered_map<uint64_t, SeqState> seq;  // see seqKey()
   std::vector<SamplerEntry> samplers;
   std::vector<DomainTime> sys_init;  // IPFIX systemInitTimeMilliseconds from options data

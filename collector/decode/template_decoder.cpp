@@ -470,7 +470,7 @@ DecodeError Decoder::Impl::decodeIpfix(ByteReader whole, ExporterState& ex) {
               fail(DecodeError::kBadTemplate);
               break;
             }
-            if (ex.templates > 0) {
+            if (ex.templateCount() > 0) {
               withdrawAll(ex, key.exporter, 10, domain, true, options);
             }
           } else if (tid >= 256) {

@@ -560,7 +560,7 @@ DecodeError Decoder::Impl::addTemplate(ExporterState& ex, const TemplateKey& key
       ++ex.by_proto[templateSlot(key.version)].templates_received;
       return DecodeError::kNone;
     }
-  } else if (ex.templates >= options_.max_templates_per_exporter ||
+  } else if (ex.templateCount() >= options_.max_templates_per_exporter ||
              templates_.size() >= options_.max_templates_total) {
     return DecodeError::kTemplateLimit;
   }
@@ -578,7 +578,6 @@ DecodeError Decoder::Impl::addTemplate(ExporterState& ex, const TemplateKey& key
     it->second = std::move(compiled);
   } else {
     templates_.emplace(key, std::move(compiled));
-    ++ex.templates;
     ++ex.by_proto[templateSlot(key.version)].templates_known;
   }
   ++ex.by_proto[templateSlot(key.version)].templates_received;
@@ -594,7 +593,6 @@ const Template* Decoder::Impl::findTemplate(ExporterState& ex, const TemplateKey
   if (now_ns > it->second.refreshed_ns &&
       now_ns - it->second.refreshed_ns > options_.template_timeout_ns) {
     templates_.erase(it);
-    --ex.templates;
     --ex.by_proto[templateSlot(key.version)].templates_known;
     ++ex.by_proto[templateSlot(key.version)].templates_expired;
     return nullptr;
@@ -604,7 +602,6 @@ const Template* Decoder::Impl::findTemplate(ExporterState& ex, const TemplateKey
 
 void Decoder::Impl::withdrawTemplate(ExporterState& ex, const TemplateKey& key) {
   if (templates_.erase(key) > 0) {
-    --ex.templates;
     --ex.by_proto[templateSlot(key.version)].templates_known;
     ++ex.by_proto[templateSlot(key.version)].templates_withdrawn;
   }
@@ -617,7 +614,6 @@ void Decoder::Impl::withdrawAll(ExporterState& ex, const IpAddr& exporter, uint8
     if (k.exporter == exporter && k.version == version && k.domain == domain &&
         it->second.options == options) {
       it = templates_.erase(it);
-      --ex.templates;
       --ex.by_proto[templateSlot(version)].templates_known;
       ++ex.by_proto[templateSlot(version)].templates_withdrawn;
     } else {
@@ -633,7 +629,6 @@ size_t Decoder::Impl::expireTemplates(uint64_t now_ns) {
         now_ns - it->second.refreshed_ns > options_.template_timeout_ns) {
       auto ex = exporters_.find(it->first.exporter);
       if (ex != exporters_.end()) {
-        --ex->second.templates;
         ExporterStats& ts = ex->second.by_proto[templateSlot(it->first.version)];
         --ts.templates_known;
         ++ts.templates_expired;

@@ -350,7 +350,7 @@ ScanTotals aggregateFlows(Source& src, const QueryOptions& q, const KeySpec& key
     // Every matched row is in exactly one group: the matched totals are the groups' sums (the
     // same wrap-around sums as adding row by row), without a second pass over the rows.
     for (size_t g = 0; g < out->size(); ++g) {
-      const Counters& c = out->counters(g);
+      const Counters c = out->counters(g);
       totals.flows += c.flows;
       totals.packets += c.packets;
       totals.bytes += c.bytes;

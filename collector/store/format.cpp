@@ -345,14 +345,6 @@ void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t ba
   }
 }
 
-bool isV4Mapped(const IpAddr& a) {
-  uint64_t lo;
-  uint32_t mid;
-  std::memcpy(&lo, a.bytes.data(), 8);
-  std::memcpy(&mid, a.bytes.data() + 8, 4);
-  return lo == 0 && mid == 0xffff0000u;
-}
-
 // Bytes 12..15 (the IPv4 address) of every address, as 4 planes, and back.
 void packV4(const IpAddr* a, size_t n, uint8_t* out) {
   for (size_t i = 0; i < n; ++i) {
@@ -840,7 +832,7 @@ void planAddrColumn(const std::vector<IpAddr>& v, uint16_t version, const Column
     // From the block's byte-wise min and max: IPv4-mapped addresses are one contiguous range
     // (::ffff:0.0.0.0 .. ::ffff:255.255.255.255), so both ends inside it means every row is.
     all_equal = known->amin == known->amax;
-    all_v4 = isV4Mapped(known->amin) && isV4Mapped(known->amax);
+    all_v4 = known->amin.isV4() && known->amax.isV4();
   } else {
     uint64_t first[2] = {0, 0};
     if (rows > 0) {
@@ -850,7 +842,7 @@ void planAddrColumn(const std::vector<IpAddr>& v, uint16_t version, const Column
       uint64_t a[2];
       std::memcpy(a, v[i].bytes.data(), 16);
       all_equal = all_equal && a[0] == first[0] && a[1] == first[1];
-      all_v4 = all_v4 && isV4Mapped(v[i]);
+      all_v4 = all_v4 && v[i].isV4();
     }
   }
   if (all_equal) {
@@ -867,9 +859,7 @@ void planAddrColumn(const std::vector<IpAddr>& v, uint16_t version, const Column
     uint64_t mn = UINT64_MAX;
     uint64_t mx = 0;
     for (size_t i = 0; i < rows; ++i) {
-      uint32_t be;
-      std::memcpy(&be, v[i].bytes.data() + 12, 4);
-      x[i] = __builtin_bswap32(be);
+      x[i] = v[i].v4();
       mn = x[i] < mn ? x[i] : mn;
       mx = x[i] > mx ? x[i] : mx;
     }

@@ -1,5 +1,6 @@
 // Aggregation keys, top-N, time buckets, and queries over memory with 1 and 2 threads.
 #include "collector/query/aggregate.hpp"
+#include "tests/unit/query/expect_counters.hpp"
 
 #include <gtest/gtest.h>
 
@@ -274,13 +275,7 @@ TEST(Query, V4FastPathEqualsFullKeys) {
         for (size_t g = 0; g < agg->size(); ++g) {
           const std::string k(reinterpret_cast<const char*>(agg->key(g)), spec->width);
           ASSERT_EQ(want.count(k), 1u) << what;
-          const Counters& a = agg->counters(g);
-          const Counters& b = want[k];
-          EXPECT_EQ(a.flows, b.flows) << what;
-          EXPECT_EQ(a.packets, b.packets) << what;
-          EXPECT_EQ(a.bytes, b.bytes) << what;
-          EXPECT_EQ(a.first_ns, b.first_ns) << what;
-          EXPECT_EQ(a.last_ns, b.last_ns) << what;
+          test::expectSameCounters(agg->counters(g), want[k], what);
         }
         // Same order of the top list (ties broken by the full key bytes).
         EXPECT_EQ(agg->keyText(agg->key(agg->top(Metric::kBytes, 1)[0])),

@@ -10,6 +10,7 @@
 #include "collector/query/aggregate.hpp"
 #include "collector/query/query.hpp"
 #include "tests/support/support.hpp"
+#include "tests/unit/query/expect_counters.hpp"
 
 #if __has_include("collector/store/store.hpp")
 #include "collector/store/store.hpp"
@@ -176,12 +177,7 @@ TEST_F(ProjectionTest, AggregationsEqualFullScans) {
         auto gp = groups(*proj);
         ASSERT_EQ(gf.size(), gp.size()) << what;
         for (const auto& [key, c] : gf) {
-          const Counters& d = gp[key];
-          EXPECT_EQ(c.flows, d.flows) << what;
-          EXPECT_EQ(c.packets, d.packets) << what;
-          EXPECT_EQ(c.bytes, d.bytes) << what;
-          EXPECT_EQ(c.first_ns, d.first_ns) << what;
-          EXPECT_EQ(c.last_ns, d.last_ns) << what;
+          test::expectSameCounters(c, gp[key], what);
         }
         checked += tf.flows > 0;
       }
