@@ -6,7 +6,8 @@
 //   BM_Encode/<version>/<codec>/<zstd level>
 //                                 the writer thread's CPU work per block, no I/O: sort by first_ns,
 //                                 BlockSummary, BlockEncoder (block version 1 = the layout before
-//                                 the constant/v4/narrow transforms, 2 = now): rows/s on one core
+//                                 the constant/v4/narrow transforms, 2 and 3 = 2026-11-27, 4 =
+//                                 bit-packing and no zstd for hot columns): rows/s on one core
 //   BM_Scan/<threads>             Reader::scan of 2M stored rows, summing a column: rows/s
 // Run: build-store/bin/nc-bench-store [--benchmark_filter=...]
 // Ratio against nfcapd: bench/store_vs_nfcapd.sh.
@@ -125,9 +126,9 @@ void BM_Encode(benchmark::State& state) {
                      ? "zstd level " + std::to_string(level)
                      : std::string(nc::store::toString(codec)));
 }
-BENCHMARK(BM_Encode)->ArgsProduct({{1, 2, 3}, {0, 1, 2}, {1}})->Unit(benchmark::kMillisecond);
-// zstd levels (negative = zstd's fast levels), block version 3.
-BENCHMARK(BM_Encode)->ArgsProduct({{3}, {0}, {-5, -3, -1, 1, 3}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Encode)->ArgsProduct({{1, 2, 3, 4}, {0, 1, 2}, {1}})->Unit(benchmark::kMillisecond);
+// zstd levels (negative = zstd's fast levels), block version 4.
+BENCHMARK(BM_Encode)->ArgsProduct({{4}, {0}, {-5, -3, -1, 1, 3}})->Unit(benchmark::kMillisecond);
 
 void BM_Scan(benchmark::State& state) {
   static const fs::path dir = [] {

@@ -1,10 +1,11 @@
 // libFuzzer target: the store's flow-block decoder (collector/store/format.cpp) on hostile
 // blocks. Segment files are checked with crc32c, but a crafted file can carry a valid crc, so the
 // decoder must survive any body. Rather than discover the layout from nothing, each input mutates
-// a valid block: byte 0 picks one of four encodings of the same rows (version 2 with zstd, lz4
-// and none, version 1 with zstd), byte 1 a column set (projection) and whether to cut the frame
-// short, and every following 3 bytes XOR one byte (u16 offset, u8 value). The crc is then fixed so
-// the decoder sees the mutated body. A decode that succeeds must give equally long columns.
+// a valid block: byte 0 picks one of six encodings of the same rows (version 4 with zstd, lz4
+// and none, versions 1, 2 and 3 with zstd), byte 1 a column set (projection) and whether to cut the
+// frame short, and every following 3 bytes XOR one byte (u16 offset, u8 value). The crc is then
+// fixed so the decoder sees the mutated body. A decode that succeeds must give equally long
+// columns.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -44,8 +45,8 @@ std::vector<uint8_t> encoded(int which) {
       r.dst_addr = IpAddr::fromV4(static_cast<uint32_t>(next()));
     }
     r.src_port = static_cast<uint16_t>(next());
-    r.dst_port = 443;
-    r.proto = 6;
+    r.dst_port = static_cast<uint16_t>(443 + i % 4);  // version 4: narrowed, then 2 bits
+    r.proto = i % 3 == 0 ? 17 : 6;                    // version 4: a dictionary, 1 bit
     r.in_if = static_cast<uint32_t>(i % 5);
     r.sampling_rate = 1;
   }
@@ -53,9 +54,9 @@ std::vector<uint8_t> encoded(int which) {
   c.append(rows);
   format::sortByFirstNs(c);
   using C = nc::store::StoreOptions::Compression;
-  // Version 3 with each codec, then versions 1 and 2.
-  const C codecs[5] = {C::kZstd, C::kLz4, C::kNone, C::kZstd, C::kZstd};
-  const uint16_t versions[5] = {3, 3, 3, 1, 2};
+  // Version 4 with each codec, then versions 1, 2 and 3.
+  const C codecs[6] = {C::kZstd, C::kLz4, C::kNone, C::kZstd, C::kZstd, C::kZstd};
+  const uint16_t versions[6] = {4, 4, 4, 1, 2, 3};
   format::BlockEncoder enc(codecs[which], 1);
   enc.setVersion(versions[which]);
   std::vector<uint8_t> frame;
@@ -64,8 +65,8 @@ std::vector<uint8_t> encoded(int which) {
 }
 
 const std::vector<uint8_t>& base(int which) {
-  static const std::vector<uint8_t> frames[5] = {encoded(0), encoded(1), encoded(2), encoded(3),
-                                                 encoded(4)};
+  static const std::vector<uint8_t> frames[6] = {encoded(0), encoded(1), encoded(2),
+                                                 encoded(3), encoded(4), encoded(5)};
   return frames[which];
 }
 
@@ -75,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) {
     return 0;
   }
-  std::vector<uint8_t> frame = base(data[0] % 5);
+  std::vector<uint8_t> frame = base(data[0] % 6);
   const uint8_t mode = data[1];
   for (size_t i = 2; i + 2 < size; i += 3) {
     const size_t off = (size_t{data[i]} | size_t{data[i + 1]} << 8) % frame.size();
@@ -85,8 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     frame.resize(format::kFrameOverhead +
                  (frame.size() - format::kFrameOverhead) * (mode & 0x3f) / 64);
   }
-  // Fresh length and checksums (version 3: the table's and the columns' too) so the damage
-  // reaches the decoder's other checks; with mode bit 0x20 a version 3 frame keeps its stale
+  // Fresh length and checksums (versions 3 and 4: the table's and the columns' too) so the damage
+  // reaches the decoder's other checks; with mode bit 0x20 a version 3 or 4 frame keeps its stale
   // column checksums, which must then be what rejects it.
   if (mode & 0x20) {
     if (frame.size() >= format::kFrameOverhead) {

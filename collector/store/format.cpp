@@ -598,6 +598,54 @@ BlockEncoder::~BlockEncoder() {
 
 namespace {
 
+// kBits (version 4): one-byte values packed to b = 1, 2 or 4 bits, as they are when they fit, else
+// through a dictionary of at most 16 values (format.hpp); false when neither fits 4 bits.
+unsigned bitsFor(unsigned max_value) {
+  return max_value < 2 ? 1 : max_value < 4 ? 2 : max_value < 16 ? 4 : 8;
+}
+bool packBits(const uint8_t* v, size_t n, std::vector<uint8_t>& out) {
+  uint8_t any = 0;
+  std::array<uint8_t, 256> seen{};
+  for (size_t i = 0; i < n; ++i) {
+    any |= v[i];
+    seen[v[i]] = 1;
+  }
+  std::array<uint8_t, 256> code{};
+  uint8_t dict[16];
+  size_t k = 0;
+  for (unsigned x = 0; x < 256; ++x) {
+    if (seen[x] != 0) {
+      if (k == 16) {
+        k = 17;  // too many for a dictionary
+        break;
+      }
+      code[x] = static_cast<uint8_t>(k);
+      dict[k++] = static_cast<uint8_t>(x);
+    }
+  }
+  const unsigned direct = bitsFor(std::bit_width(any) == 0 ? 0 : (1u << std::bit_width(any)) - 1);
+  const unsigned coded = k <= 16 ? bitsFor(static_cast<unsigned>(k == 0 ? 0 : k - 1)) : 8;
+  const bool use_dict = coded < direct;
+  const unsigned b = use_dict ? coded : direct;
+  if (b > 4) {
+    return false;
+  }
+  if (!use_dict) {
+    k = 0;
+  }
+  const unsigned per = 8 / b;
+  out.assign(2 + k + (n * b + 7) / 8, 0);
+  out[0] = static_cast<uint8_t>(b);
+  out[1] = static_cast<uint8_t>(k);
+  std::memcpy(out.data() + 2, dict, k);
+  uint8_t* p = out.data() + 2 + k;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned c = use_dict ? code[v[i]] : v[i];
+    p[i / per] = static_cast<uint8_t>(p[i / per] | (c << ((i % per) * b)));
+  }
+  return true;
+}
+
 // How one column is stored: transform bits, stored value width, the kNarrow base, and the bytes to
 // compress (rows x width, or the single value of a kConstant column).
 struct ColumnPlan {
@@ -938,6 +986,15 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
       default:
         break;
     }
+    // Version 4: the hot one-byte columns bit-packed when that halves them at least, and the hot
+    // columns never zstd-compressed (format.hpp, "Encoder policy").
+    const bool v4 = version_ >= 4;
+    if (v4 && kHotColumn[id] && !kIsAddr[id] && plan.width == 1 && rows > 0 &&
+        (plan.xf & (kConstant | kShuffle | kV4Only)) == 0 && packBits(plan.data, rows, bits_)) {
+      plan.xf |= kBits;
+      plan.data = bits_.data();
+      plan.len = bits_.size();
+    }
     const size_t raw_len = plan.len;
     const uint8_t* src = plan.data;
     size_t at = packed_.size();
@@ -948,7 +1005,10 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
       put<uint64_t>(packed_, plan.mult);
     }
     const size_t stream_at = packed_.size();
-    uint8_t codec = (plan.xf & kConstant) ? uint8_t{kCodecNone} : codec_;
+    uint8_t codec =
+        (plan.xf & (kConstant | kBits)) || (v4 && kHotColumn[id] && codec_ == kCodecZstd)
+            ? uint8_t{kCodecNone}
+            : codec_;
     size_t enc_len = 0;
     if (codec == kCodecZstd && raw_len > 0) {
       packed_.resize(stream_at + ZSTD_compressBound(raw_len));
@@ -1017,7 +1077,10 @@ namespace {
 // Checks one column entry against the rules of format.hpp; "" when it is consistent.
 std::string checkEntry(uint16_t version, size_t id, uint8_t codec, uint8_t xf, size_t w,
                        size_t enc_len, size_t raw_len, size_t rows) {
-  const uint8_t known = version == 1 ? kTransformsV1 : version == 2 ? kTransformsV2 : kTransformsV3;
+  const uint8_t known = version == 1   ? kTransformsV1
+                        : version == 2 ? kTransformsV2
+                        : version == 3 ? kTransformsV3
+                                       : kTransformsV4;
   if ((xf & ~known) != 0) {
     return fmt::format("column {}: unknown transform bits {:#04x}", id, xf & ~known);
   }
@@ -1050,8 +1113,78 @@ std::string checkEntry(uint16_t version, size_t id, uint8_t codec, uint8_t xf, s
       (full != 8 || kIsAddr[id] || (xf & kDelta && xf & kMinusFirst))) {
     return fmt::format("column {}: bad transform", id);
   }
+  if (xf & kBits) {  // the exact length is checked against b and k when the column is decoded
+    if (kIsAddr[id] || w != 1 || (xf & (kShuffle | kConstant | kV4Only)) || raw_len < 2 ||
+        raw_len > 2 + 16 + (rows * 4 + 7) / 8) {
+      return fmt::format("column {}: bad bit-packed column", id);
+    }
+    return "";
+  }
   if (raw_len != rows * w) {
     return fmt::format("column {}: inconsistent width or length", id);
+  }
+  return "";
+}
+
+// Undoes kBits: one byte a row into `out` (at least `rows` bytes; a little more, rounded to whole
+// code bytes). An empty string when the stream is consistent, else why not.
+template <typename W>
+void expandCodes(const uint8_t* codes, size_t nbytes, const std::array<W, 256>& tab, uint8_t* out) {
+  for (size_t i = 0; i < nbytes; ++i) {
+    std::memcpy(out + i * sizeof(W), &tab[codes[i]], sizeof(W));
+  }
+}
+template <typename W>
+void codeTable(unsigned b, const uint8_t* map, std::array<W, 256>& tab) {
+  constexpr unsigned kPer = sizeof(W);
+  for (unsigned x = 0; x < 256; ++x) {
+    W v = 0;
+    for (unsigned j = 0; j < kPer; ++j) {
+      v |= static_cast<W>(W{map[(x >> (j * b)) & ((1u << b) - 1)]} << (8 * j));
+    }
+    tab[x] = v;
+  }
+}
+std::string expandBits(const uint8_t* s, size_t len, size_t rows, std::vector<uint8_t>& out) {
+  const unsigned b = s[0];
+  const size_t k = s[1];
+  if ((b != 1 && b != 2 && b != 4) || k > (1u << b) || len != 2 + k + (rows * b + 7) / 8) {
+    return "bad bit-packed column";
+  }
+  const uint8_t* codes = s + 2 + k;
+  const size_t nbytes = (rows * b + 7) / 8;
+  if (k != 0 && k < (1u << b)) {  // codes past the dictionary
+    std::array<uint8_t, 256> bad{};
+    for (unsigned x = 0; x < 256; ++x) {
+      for (unsigned j = 0; j < 8 / b; ++j) {
+        bad[x] = static_cast<uint8_t>(bad[x] | (((x >> (j * b)) & ((1u << b) - 1)) >= k));
+      }
+    }
+    uint8_t any = 0;
+    for (size_t i = 0; i < nbytes; ++i) {
+      any |= bad[codes[i]];
+    }
+    if (any != 0) {
+      return "bit-packed code past its dictionary";
+    }
+  }
+  uint8_t map[16];
+  for (unsigned c = 0; c < (1u << b); ++c) {
+    map[c] = k == 0 ? static_cast<uint8_t>(c) : c < k ? s[2 + c] : 0;
+  }
+  out.resize(nbytes * (8 / b));
+  if (b == 1) {
+    std::array<uint64_t, 256> tab;
+    codeTable(b, map, tab);
+    expandCodes(codes, nbytes, tab, out.data());
+  } else if (b == 2) {
+    std::array<uint32_t, 256> tab;
+    codeTable(b, map, tab);
+    expandCodes(codes, nbytes, tab, out.data());
+  } else {
+    std::array<uint16_t, 256> tab;
+    codeTable(b, map, tab);
+    expandCodes(codes, nbytes, tab, out.data());
   }
   return "";
 }
@@ -1119,7 +1252,7 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
     return false;
   }
   if (fh.type != kTypeFlowBlock || !isKnownFlowBlockVersion(fh.version) || fh.length != f.size()) {
-    setWhy(why, "not a version 1, 2 or 3 flow block");
+    setWhy(why, "not a version 1 to 4 flow block");
     return false;
   }
   FlowBlockInfo info;
@@ -1229,10 +1362,18 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
       }
       data = raw_.data();
     }
+    if (xf & kBits) {
+      if (std::string bad = expandBits(data, raw_len, rows, codes_); !bad.empty()) {
+        setWhy(why, fmt::format("column {}: {}", id, bad));
+        return false;
+      }
+      data = codes_.data();
+    }
+    const uint8_t undo = xf & static_cast<uint8_t>(~kBits);
     switch (id) {
-#define NC_DECODE(type, name)                                            \
-  case static_cast<size_t>(Column::name):                                \
-    decodeColumn(out.name, data, rows, w, xf, base, mult, out.first_ns); \
+#define NC_DECODE(type, name)                                              \
+  case static_cast<size_t>(Column::name):                                  \
+    decodeColumn(out.name, data, rows, w, undo, base, mult, out.first_ns); \
     break;
       NC_FLOW_COLUMNS(NC_DECODE)
 #undef NC_DECODE

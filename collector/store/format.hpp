@@ -31,7 +31,7 @@
 //  12  u32 reserved       16  body ...                   end-4: u32 crc32c of bytes [0, end-4)
 // Readers skip frames of unknown type or version (ScanStats.unknown_blocks), never fail on them.
 //
-// Flow block body (type 1, version 1, 2 or 3): a FlowColumns batch, rows sorted by first_ns
+// Flow block body (type 1, version 1 to 4): a FlowColumns batch, rows sorted by first_ns
 //   0  u32 rows    4  u16 column count n    6  u8 flags (1 = sorted by first_ns)   7 u8 reserved
 //   8  u64 min first_ns    16  u64 max first_ns
 //  24  n x column entry (E = 12 B, version 3: 16 B): u8 column id (nc::Column), u8 codec (0 none,
@@ -63,18 +63,25 @@
 //   0x40 scale (version 3, integer columns, with 0x20): every value 0x20 would store (the value
 //        minus base, or the delta) is stored divided by m (an exact division: the writer uses
 //        it only when m divides all of them; times in whole ms or us and zigzag's factor 2)
+//   0x80 bits (version 4, integer columns with w = 1, not with 0x01/0x08/0x10): the one-byte
+//        values are packed to b bits each. The raw stream is then u8 b (1, 2 or 4), u8 k, k
+//        dictionary bytes (k = 0: the code is the byte itself; 1 <= k <= 2^b: code c stands for
+//        the byte dict[c], codes >= k make the block corrupt), and ceil(rows x b / 8) bytes of
+//        codes, row 0 in the lowest bits of the first byte. Its raw length is therefore
+//        2 + k + ceil(rows x b / 8), not rows x w.
 // Without 0x08/0x10/0x20, w is the column's width (version 1 blocks always look like that).
 // Version 1 blocks may only use 0x01, 0x02 and 0x04; a bit outside the block version's set makes
-// the block corrupt (never rows decoded the wrong way). Readers decode versions 1, 2 and 3; the
-// Writer writes version 3 (readers from before a version skip its blocks as unknown).
+// the block corrupt (never rows decoded the wrong way). Readers decode versions 1 to 4; the
+// Writer writes version 4 (readers from before a version skip its blocks as unknown).
 // A column a block lacks reads as the FlowRecord default; unknown column ids are ignored, so
 // columns can be added without a version bump.
 //
 // Encoder policy (not a format rule; readers accept any codec per column): the Writer keeps a
 // column raw (codec 0) when its codec would not make it smaller, and with zstd also when zstd
-// saves less than a fifth of the raw stream, or less than a third for the columns most queries
-// read (times, packets, bytes, addresses, ports, protocol): decoding such a stream cost more
-// query time than the bytes it saved (since 2026-11-27).
+// saves less than a fifth of the raw stream. The columns most queries read (times, packets,
+// bytes, addresses, ports, protocol) are never zstd-compressed, and one-byte ones among them are
+// bit-packed (0x80) when they fit 4 bits or a 16-entry dictionary: decoding zstd streams was
+// about a quarter of a filtered query's time for 2-3 bytes a flow (since 2026-11-28).
 //
 // Footer body (type 2, version 1)
 //   0  u64 min first_ns   8  u64 max first_ns   16 u64 rows   24 u32 block count
@@ -116,7 +123,7 @@ inline constexpr size_t kFrameOverhead = kFrameHeaderSize + 4;
 inline constexpr size_t kTrailerSize = 24;
 inline constexpr uint16_t kTypeFlowBlock = 1;
 inline constexpr uint16_t kTypeFooter = 2;
-inline constexpr uint16_t kFlowBlockVersion = 3;  // written; readers accept 1, 2 and 3
+inline constexpr uint16_t kFlowBlockVersion = 4;  // written; readers accept 1 to 4
 inline constexpr uint16_t kFooterVersion = 1;
 inline constexpr uint32_t kMaxFrameSize = 1u << 30;
 inline constexpr uint32_t kMaxBlockRows = 1u << 22;
@@ -133,15 +140,17 @@ enum Transform : uint8_t {
   kV4Only = 0x10,    // version 2
   kNarrow = 0x20,    // version 2
   kScale = 0x40,     // version 3
+  kBits = 0x80,      // version 4
 };
 // Transform bits each flow-block version may use; any other bit makes the block corrupt.
 inline constexpr uint8_t kTransformsV1 = kShuffle | kDelta | kMinusFirst;
 inline constexpr uint8_t kTransformsV2 = kTransformsV1 | kConstant | kV4Only | kNarrow;
 inline constexpr uint8_t kTransformsV3 = kTransformsV2 | kScale;
-// Flow-block versions this reader decodes (1: before 2026-11-27; 2: 2026-11-27; 3: what the
-// Writer writes).
+inline constexpr uint8_t kTransformsV4 = kTransformsV3 | kBits;
+// Flow-block versions this reader decodes (1: before 2026-11-27; 2 and 3: 2026-11-27; 4: what
+// the Writer writes since 2026-11-28).
 inline constexpr bool isKnownFlowBlockVersion(uint16_t v) {
-  return v == 1 || v == 2 || v == 3;
+  return v >= 1 && v <= 4;
 }
 // Version 3 blocks carry a checksum per column and one over their column table: BlockDecoder
 // verifies those itself (only for the columns it decodes), so a reader need not read, nor check
@@ -218,8 +227,8 @@ class BlockEncoder {
               const BlockSummary* summary = nullptr);
   // Codec for the following blocks (the writer falls back to faster ones when it falls behind).
   void setCodec(StoreOptions::Compression compression);
-  // Block version to write: 2 (default) or 1 (the layout before 2026-11-27, without the constant,
-  // v4-only and narrow transforms; tests use it to check that old segments still read).
+  // Block version to write: 4 (default), or an older one (tests and benchmarks use them to check
+  // that old segments still read, and to compare).
   void setVersion(uint16_t version) { version_ = version; }
 
  private:
@@ -231,6 +240,7 @@ class BlockEncoder {
   std::vector<uint8_t> tmp_;
   std::vector<uint8_t> packed_;
   std::vector<uint64_t> scratch_;
+  std::vector<uint8_t> bits_;
 };
 
 // Decodes a flow-block frame (crc already verified) into `out`. Not thread-safe; one per thread.
@@ -249,6 +259,7 @@ class BlockDecoder {
  private:
   ZSTD_DCtx_s* dctx_ = nullptr;
   std::vector<uint8_t> raw_;
+  std::vector<uint8_t> codes_;  // kBits columns expanded to one byte a row
 };
 
 struct IndexEntry {
