@@ -282,14 +282,21 @@ inline uint64_t loadPacked(const uint8_t* in, size_t n, size_t i) {
   }
 }
 
-// Every stored value is first multiplied by `mult` (kScale); Scaled = false when mult is 1, so
-// the unscaled loops carry no 64-bit multiply (SSE2 has none: it is emulated, and cost a third).
-template <size_t NB, bool Planar, Undo U, bool Scaled, typename T>
+// Every stored value is first multiplied by `mult` (kScale). Without a multiplier (kOne) the loops
+// carry no multiply; a 64-bit one is emulated with three 32-bit multiplies (SSE2 has no 64-bit
+// multiply, and it cost a third), so values of up to 4 bytes times a multiplier below 2^32 (ms
+// or us times, zigzag's factor 2) use one widening 32 x 32 -> 64-bit multiply (kMul32).
+enum class Mult { kOne, kMul32, kMul64 };
+
+template <size_t NB, bool Planar, Undo U, Mult M, typename T>
 void unpackUndo(const uint8_t* in, size_t n, uint64_t base, uint64_t mult, const uint64_t* first,
                 T* out) {
+  const auto mult32 = static_cast<uint32_t>(mult);
   auto load = [&](size_t i) {
     const uint64_t v = loadPacked<NB, Planar>(in, n, i);
-    if constexpr (Scaled) {
+    if constexpr (M == Mult::kMul32 && NB <= 4) {
+      return uint64_t{static_cast<uint32_t>(v)} * uint64_t{mult32};
+    } else if constexpr (M != Mult::kOne) {
       return mult * v;
     } else {
       return v;
@@ -312,15 +319,15 @@ void unpackUndo(const uint8_t* in, size_t n, uint64_t base, uint64_t mult, const
   }
 }
 
-template <Undo U, bool Scaled, typename T>
+template <Undo U, Mult M, typename T>
 void unpackIntsAs(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, uint64_t mult,
                   const uint64_t* first, T* out) {
   switch (nb * 2 + (planar ? 1 : 0)) {
-#define NC_UNPACK(k)                                                          \
-  case 2 * k:                                                                 \
-    return unpackUndo<k, false, U, Scaled, T>(in, n, base, mult, first, out); \
-  case 2 * k + 1:                                                             \
-    return unpackUndo<k, k != 1, U, Scaled, T>(in, n, base, mult, first, out);
+#define NC_UNPACK(k)                                                     \
+  case 2 * k:                                                            \
+    return unpackUndo<k, false, U, M, T>(in, n, base, mult, first, out); \
+  case 2 * k + 1:                                                        \
+    return unpackUndo<k, k != 1, U, M, T>(in, n, base, mult, first, out);
     NC_UNPACK(1)
     NC_UNPACK(2)
     NC_UNPACK(3)
@@ -339,13 +346,14 @@ template <Undo U, typename T>
 void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, uint64_t mult,
                 const uint64_t* first, T* out) {
   if (mult == 1) {
-    unpackIntsAs<U, false, T>(in, n, nb, planar, base, mult, first, out);
+    unpackIntsAs<U, Mult::kOne, T>(in, n, nb, planar, base, mult, first, out);
+  } else if (nb <= 4 && mult <= UINT32_MAX) {
+    unpackIntsAs<U, Mult::kMul32, T>(in, n, nb, planar, base, mult, first, out);
   } else {
-    unpackIntsAs<U, true, T>(in, n, nb, planar, base, mult, first, out);
+    unpackIntsAs<U, Mult::kMul64, T>(in, n, nb, planar, base, mult, first, out);
   }
 }
 
-// Bytes 12..15 (the IPv4 address) of every address, as 4 planes, and back.
 void packV4(const IpAddr* a, size_t n, uint8_t* out) {
   for (size_t i = 0; i < n; ++i) {
     out[i] = a[i].bytes[12];
