@@ -555,23 +555,92 @@ bool peekFlowBlock(std::span<const uint8_t> f, FlowBlockInfo& info, std::string*
   return true;
 }
 
+namespace {
+
+// Stable LSD radix sort of rows 0..n-1 by key[i] (11-bit digits, `passes` of them; digits all
+// rows share are skipped): the permutation goes to `perm`. K is uint32_t when the keys fit.
+template <typename K>
+void radixPermutation(std::vector<K>& key, unsigned passes, std::vector<uint32_t>& perm) {
+  constexpr unsigned kBits = 11;
+  constexpr size_t kBuckets = size_t{1} << kBits;
+  const size_t n = key.size();
+  thread_local std::vector<uint32_t> counts;
+  counts.assign(kBuckets * passes, 0);
+  for (size_t i = 0; i < n; ++i) {
+    for (unsigned p = 0; p < passes; ++p) {
+      ++counts[p * kBuckets + ((key[i] >> (p * kBits)) & (kBuckets - 1))];
+    }
+  }
+  thread_local std::vector<K> key2;
+  thread_local std::vector<uint32_t> perm2;
+  key2.resize(n);
+  perm2.resize(n);
+  perm.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    perm[i] = static_cast<uint32_t>(i);
+  }
+  for (unsigned p = 0; p < passes; ++p) {
+    uint32_t* cnt = counts.data() + p * kBuckets;
+    const unsigned shift = p * kBits;
+    if (cnt[(key[0] >> shift) & (kBuckets - 1)] == n) {
+      continue;  // every row has this digit
+    }
+    uint32_t at = 0;
+    for (size_t d = 0; d < kBuckets; ++d) {
+      const uint32_t c = cnt[d];
+      cnt[d] = at;
+      at += c;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t pos = cnt[(key[i] >> shift) & (kBuckets - 1)]++;
+      key2[pos] = key[i];
+      perm2[pos] = perm[i];
+    }
+    key.swap(key2);
+    perm.swap(perm2);
+  }
+}
+
+}  // namespace
+
 void sortByFirstNs(FlowColumns& c) {
   if (std::is_sorted(c.first_ns.begin(), c.first_ns.end())) {
     return;
   }
-  // Sort (first_ns, row) pairs: the row breaks ties, so the order is the stable one, and the
-  // comparisons read the pairs, not c.first_ns through an index.
   const size_t n = c.size();
-  thread_local std::vector<std::pair<uint64_t, uint32_t>> keyed;
   thread_local std::vector<uint32_t> perm;
-  keyed.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    keyed[i] = {c.first_ns[i], static_cast<uint32_t>(i)};
-  }
-  std::sort(keyed.begin(), keyed.end());
-  perm.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    perm[i] = keyed[i].second;
+  // Radix sort of the times minus the block's first time (a block spans seconds at most: 3 or 4
+  // passes); stable, so equal times keep their order. Ranges wider than 44 bits (hours of ns):
+  // (first_ns, row) pairs through std::sort, the row breaking ties (the same stable order).
+  const auto [lo, hi] = std::minmax_element(c.first_ns.begin(), c.first_ns.end());
+  const uint64_t base = *lo;
+  const unsigned bits = static_cast<unsigned>(std::bit_width(*hi - base));
+  const unsigned passes = (bits + 10) / 11;
+  if (bits <= 32) {
+    thread_local std::vector<uint32_t> key;
+    key.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      key[i] = static_cast<uint32_t>(c.first_ns[i] - base);
+    }
+    radixPermutation(key, passes, perm);
+  } else if (passes <= 4) {
+    thread_local std::vector<uint64_t> key;
+    key.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      key[i] = c.first_ns[i] - base;
+    }
+    radixPermutation(key, passes, perm);
+  } else {
+    thread_local std::vector<std::pair<uint64_t, uint32_t>> keyed;
+    keyed.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      keyed[i] = {c.first_ns[i], static_cast<uint32_t>(i)};
+    }
+    std::sort(keyed.begin(), keyed.end());
+    perm.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      perm[i] = keyed[i].second;
+    }
   }
 #define NC_GATHER(type, name) gather(c.name, perm);
   NC_FLOW_COLUMNS(NC_GATHER)

@@ -497,6 +497,39 @@ TEST(block, Version4PacksSmallHotColumnsToBits) {
   }
 }
 
+// sortByFirstNs orders the rows of every column by first_ns, equal times in their original order
+// (a stable sort), whatever the span of the block's times: radix passes over 32-bit and 64-bit
+// offsets, and the comparison sort for spans over 44 bits; checked against std::stable_sort.
+TEST(block, SortByFirstNsIsAStableSortForEverySpan) {
+  for (uint64_t span : {uint64_t{1}, uint64_t{5000}, uint64_t{1} << 31, uint64_t{1} << 32,
+                        uint64_t{1} << 40, uint64_t{1} << 44, uint64_t{1} << 50, UINT64_MAX}) {
+    for (size_t n : {2ul, 3ul, 1000ul, 16384ul}) {
+      std::mt19937_64 rng(span ^ n);
+      std::vector<FlowRecord> rs(n);
+      for (size_t i = 0; i < n; ++i) {
+        // Few distinct times (many ties) for half the spans; the extremes of the span included.
+        const uint64_t off = span == UINT64_MAX ? rng() : rng() % (span + 1);
+        rs[i].first_ns = (span == UINT64_MAX ? 0 : kBase) + ((span & 1) ? off : off & ~0xffull);
+        rs[i].in_if = static_cast<uint32_t>(i);  // the original position
+      }
+      rs[n / 2].first_ns = span == UINT64_MAX ? UINT64_MAX : kBase + span;
+      rs[n - 1].first_ns = span == UINT64_MAX ? 0 : kBase;
+      std::vector<FlowRecord> want = rs;
+      std::stable_sort(want.begin(), want.end(), [](const FlowRecord& a, const FlowRecord& b) {
+        return a.first_ns < b.first_ns;
+      });
+      FlowColumns c;
+      c.append(rs);
+      format::sortByFirstNs(c);
+      ASSERT_EQ(c.size(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(c.first_ns[i], want[i].first_ns) << "span " << span << " row " << i;
+        ASSERT_EQ(c.in_if[i], want[i].in_if) << "span " << span << " row " << i;
+      }
+    }
+  }
+}
+
 TEST(block, UnknownTransformBitsAreCorrupt) {
   FlowColumns c = edgeBlock(100, 9);
   for (uint16_t version : {1, 2, 3}) {
