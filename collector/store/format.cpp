@@ -603,16 +603,16 @@ void radixPermutation(std::vector<K>& key, unsigned passes, std::vector<uint32_t
 
 }  // namespace
 
-void sortByFirstNs(FlowColumns& c) {
-  if (std::is_sorted(c.first_ns.begin(), c.first_ns.end())) {
+void stableOrder(std::span<const uint64_t> times, std::vector<uint32_t>& perm) {
+  const size_t n = times.size();
+  if (n == 0) {
+    perm.clear();
     return;
   }
-  const size_t n = c.size();
-  thread_local std::vector<uint32_t> perm;
-  // Radix sort of the times minus the block's first time (a block spans seconds at most: 3 or 4
-  // passes); stable, so equal times keep their order. Ranges wider than 44 bits (hours of ns):
-  // (first_ns, row) pairs through std::sort, the row breaking ties (the same stable order).
-  const auto [lo, hi] = std::minmax_element(c.first_ns.begin(), c.first_ns.end());
+  // Radix sort of the times minus the smallest (a block spans seconds at most: 3 or 4 passes);
+  // stable, so equal times keep their order. Spans wider than 44 bits (hours of ns): (time, row)
+  // pairs through std::sort, the row breaking ties (the same order).
+  const auto [lo, hi] = std::minmax_element(times.begin(), times.end());
   const uint64_t base = *lo;
   const unsigned bits = static_cast<unsigned>(std::bit_width(*hi - base));
   const unsigned passes = (bits + 10) / 11;
@@ -620,21 +620,21 @@ void sortByFirstNs(FlowColumns& c) {
     thread_local std::vector<uint32_t> key;
     key.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      key[i] = static_cast<uint32_t>(c.first_ns[i] - base);
+      key[i] = static_cast<uint32_t>(times[i] - base);
     }
     radixPermutation(key, passes, perm);
   } else if (passes <= 4) {
     thread_local std::vector<uint64_t> key;
     key.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      key[i] = c.first_ns[i] - base;
+      key[i] = times[i] - base;
     }
     radixPermutation(key, passes, perm);
   } else {
     thread_local std::vector<std::pair<uint64_t, uint32_t>> keyed;
     keyed.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      keyed[i] = {c.first_ns[i], static_cast<uint32_t>(i)};
+      keyed[i] = {times[i], static_cast<uint32_t>(i)};
     }
     std::sort(keyed.begin(), keyed.end());
     perm.resize(n);
@@ -642,6 +642,14 @@ void sortByFirstNs(FlowColumns& c) {
       perm[i] = keyed[i].second;
     }
   }
+}
+
+void sortByFirstNs(FlowColumns& c) {
+  if (std::is_sorted(c.first_ns.begin(), c.first_ns.end())) {
+    return;
+  }
+  thread_local std::vector<uint32_t> perm;
+  stableOrder(c.first_ns, perm);
 #define NC_GATHER(type, name) gather(c.name, perm);
   NC_FLOW_COLUMNS(NC_GATHER)
 #undef NC_GATHER

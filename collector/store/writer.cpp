@@ -181,9 +181,7 @@ struct Writer::Impl {
   bool fast_now = false;
   std::vector<uint8_t> frame;
   FlowColumns cols;  // the block being written, sorted (reused: no allocation per block)
-  std::vector<std::pair<uint64_t, uint32_t>> keyed;
   std::vector<uint32_t> order;
-  std::vector<uint64_t> times;
   int fd = -1;
   std::string open_path;
   std::string final_path;
@@ -314,43 +312,15 @@ struct Writer::Impl {
   void writeRows(const RowBlock& rows, size_t from, size_t to) {
     const size_t n = to - from;
     order.resize(n);
-    times.resize(n);
-    bool sorted = true;
-    uint64_t lo = UINT64_MAX;
-    uint64_t hi = 0;
-    uint64_t prev = 0;
-    for (size_t i = 0; i < n; ++i) {  // one pass over the records' times
-      const uint64_t t = rows.times[from + i];
-      times[i] = t;
-      sorted = sorted && t >= prev;
-      prev = t;
-      lo = std::min(lo, t);
-      hi = std::max(hi, t);
-    }
-    const unsigned index_bits = static_cast<unsigned>(std::bit_width(n));
-    if (sorted) {
+    const std::span<const uint64_t> times(rows.times.data() + from, n);
+    if (std::is_sorted(times.begin(), times.end())) {
       for (size_t i = 0; i < n; ++i) {
         order[i] = static_cast<uint32_t>(from + i);
       }
-    } else if (std::bit_width(hi - lo) + index_bits <= 64) {
-      // One 64-bit key per row, (time - lo) above the row index: ties keep their order and the
-      // sort moves 8-byte keys, not (time, row) pairs.
-      for (size_t i = 0; i < n; ++i) {
-        times[i] = (times[i] - lo) << index_bits | i;
-      }
-      std::sort(times.begin(), times.end());
-      const uint64_t mask = (uint64_t{1} << index_bits) - 1;
-      for (size_t i = 0; i < n; ++i) {
-        order[i] = static_cast<uint32_t>(from + (times[i] & mask));
-      }
-    } else {  // times spread over more than ~2^49 ns (years): sort pairs
-      keyed.resize(n);
-      for (size_t i = 0; i < n; ++i) {
-        keyed[i] = {times[i], static_cast<uint32_t>(from + i)};
-      }
-      std::sort(keyed.begin(), keyed.end());
-      for (size_t i = 0; i < n; ++i) {
-        order[i] = keyed[i].second;
+    } else {
+      format::stableOrder(times, order);  // a radix sort
+      for (uint32_t& o : order) {
+        o += static_cast<uint32_t>(from);
       }
     }
     cols.assign(rows.rows, order);
