@@ -99,6 +99,9 @@ class Filter {
   bool mayMatch(const BlockSummary& b) const;
   // True when the program is the constant "any".
   bool matchesAll() const;
+  // True when every row inside the restrictTime window matches: the program is "any" or only
+  // the window.
+  bool matchesAllInWindow() const { return matchesAll() || untimed_len_ == 0; }
   // Every column select() and mayMatch() read (the scan's column projection).
   ColumnSet columns() const;
 

@@ -156,6 +156,22 @@ struct Matched {
   uint64_t last_ns = 0;
   std::vector<uint32_t> sel;
 
+  // The matching rows of [begin, end) into sel. A source that selects rows itself (selected)
+  // passes only matching rows and counts the rows it scanned; otherwise they are counted here.
+  void select(const Filter& filter, const FlowColumns& c, size_t begin, size_t end, bool in_window,
+              bool selected, std::atomic<uint64_t>& scanned) {
+    sel.clear();
+    if (selected) {
+      for (size_t i = begin; i < end; ++i) {
+        sel.push_back(static_cast<uint32_t>(i));
+      }
+      return;
+    }
+    filter.select(c, begin, end, sel, in_window);
+    rows += end - begin;
+    scanned.fetch_add(end - begin, std::memory_order_relaxed);
+  }
+
   void count(const FlowColumns& c, bool scaled) {
     flows += sel.size();
     for (uint32_t r : sel) {
@@ -192,6 +208,7 @@ void runScan(Source& src, const QueryOptions& q, const ColumnSet& needed, const 
     });
   }
   const ColumnSet columns = q.project ? needed | q.filter.columns() : allColumns();
+  src.setProgress(&scanned);
   src.scan(q.filter, q.since_ns, q.until_ns, q.threads, columns, fn, totals);
   if (monitor.joinable()) {
     {
@@ -252,12 +269,10 @@ ScanTotals listFlows(Source& src, const QueryOptions& q, Order order, size_t lim
   std::atomic<uint64_t> scanned{0};
   ScanTotals totals;
   const bool in_window = src.passesOnlyWindowRows();
+  const bool selected = src.selectsRows();
   auto fn = [&](const FlowColumns& c, size_t begin, size_t end, unsigned w) {
     Worker& wk = workers[w];
-    wk.m.sel.clear();
-    q.filter.select(c, begin, end, wk.m.sel, in_window);
-    wk.m.rows += end - begin;
-    scanned.fetch_add(end - begin, std::memory_order_relaxed);
+    wk.m.select(q.filter, c, begin, end, in_window, selected, scanned);
     wk.m.count(c, q.scaled);
     for (uint32_t r : wk.m.sel) {
       wk.flows.push_back(c.row(r));
@@ -298,12 +313,10 @@ ScanTotals aggregateFlows(Source& src, const QueryOptions& q, const KeySpec& key
   std::atomic<uint64_t> scanned{0};
   ScanTotals totals;
   const bool in_window = src.passesOnlyWindowRows();
+  const bool selected = src.selectsRows();
   auto fn = [&](const FlowColumns& c, size_t begin, size_t end, unsigned w) {
     Worker& wk = workers[w];
-    wk.m.sel.clear();
-    q.filter.select(c, begin, end, wk.m.sel, in_window);
-    wk.m.rows += end - begin;
-    scanned.fetch_add(end - begin, std::memory_order_relaxed);
+    wk.m.select(q.filter, c, begin, end, in_window, selected, scanned);
     if (keys.either) {
       wk.m.count(c, q.scaled);  // groups count each flow twice: sum the rows here
     }

@@ -63,6 +63,15 @@ class Source {
   // True when scan() passes only rows inside [since, until) (the store trims its blocks): the
   // filter then skips the window's checks.
   virtual bool passesOnlyWindowRows() const { return false; }
+  // True when scan() applies `filter` itself and passes only matching rows (the store: it
+  // decodes the filter's columns first and the others only at the rows that match). It then
+  // counts the rows it scanned in totals.rows_scanned and, as it goes, in the counter given to
+  // setProgress().
+  virtual bool selectsRows() const { return false; }
+  void setProgress(std::atomic<uint64_t>* rows) { progress_ = rows; }
+
+ protected:
+  std::atomic<uint64_t>* progress_ = nullptr;
 };
 
 // Flows in memory (JSON input, the daemon's recent flows, benchmarks). Splits into chunks of

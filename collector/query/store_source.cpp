@@ -23,6 +23,7 @@ class StoreSource : public Source {
   explicit StoreSource(const std::string& path) : reader_(path) {}
 
   bool passesOnlyWindowRows() const override { return true; }  // Reader trims to the window
+  bool selectsRows() const override { return true; }           // late materialization (ScanRequest)
 
   unsigned maxWorkers(unsigned threads) const override {
     unsigned hw = std::max(1u, std::thread::hardware_concurrency());
@@ -36,11 +37,30 @@ class StoreSource : public Source {
     req.since_ns = since_ns;
     req.until_ns = until_ns;
     req.threads = threads == 0 ? maxWorkers(0) : threads;
+    // Every row the reader passes (it trims blocks to the window) matches a filter that is only
+    // the window: no selection then.
+    const bool all = filter.matchesAllInWindow();
     if (!filter.matchesAll()) {
       req.may_match = [&filter](const BlockSummary& b) { return filter.mayMatch(b); };
     }
-    store::ScanStats st = reader_.scan(
-        req, [&](const FlowColumns& c, unsigned worker) { fn(c, 0, c.size(), worker); });
+    if (!all) {
+      // The filter's columns first; the others only for the rows it keeps.
+      req.select_columns = filter.columns();
+      req.select = [&](const FlowColumns& c, size_t begin, size_t end, bool in_window,
+                       std::vector<uint32_t>& rows) {
+        if (progress_ != nullptr) {
+          progress_->fetch_add(end - begin, std::memory_order_relaxed);
+        }
+        filter.select(c, begin, end, rows, in_window);
+      };
+    }
+    store::ScanStats st = reader_.scan(req, [&](const FlowColumns& c, unsigned worker) {
+      if (all && progress_ != nullptr) {
+        progress_->fetch_add(c.size(), std::memory_order_relaxed);
+      }
+      fn(c, 0, c.size(), worker);
+    });
+    totals.rows_scanned += st.rows_scanned;
     totals.segments += st.segments;
     totals.blocks += st.blocks;
     totals.blocks_skipped += st.blocks_skipped;

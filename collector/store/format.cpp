@@ -288,9 +288,11 @@ inline uint64_t loadPacked(const uint8_t* in, size_t n, size_t i) {
 // or us times, zigzag's factor 2) use one widening 32 x 32 -> 64-bit multiply (kMul32).
 enum class Mult { kOne, kMul32, kMul64 };
 
+// With `sel` (late materialization, kPlain and kPlusFirst only): out[j] is row sel[j]'s value,
+// for j < k.
 template <size_t NB, bool Planar, Undo U, Mult M, typename T>
 void unpackUndo(const uint8_t* in, size_t n, uint64_t base, uint64_t mult, const uint64_t* first,
-                T* out) {
+                T* out, const uint32_t* sel, size_t k) {
   const auto mult32 = static_cast<uint32_t>(mult);
   auto load = [&](size_t i) {
     const uint64_t v = loadPacked<NB, Planar>(in, n, i);
@@ -302,6 +304,19 @@ void unpackUndo(const uint8_t* in, size_t n, uint64_t base, uint64_t mult, const
       return v;
     }
   };
+  if constexpr (U != Undo::kPrefix) {
+    if (sel != nullptr) {
+      for (size_t j = 0; j < k; ++j) {
+        const size_t i = sel[j];
+        if constexpr (U == Undo::kPlain) {
+          out[j] = static_cast<T>(base + load(i));
+        } else {
+          out[j] = static_cast<T>(first[i] + unzigzag(base + load(i)));
+        }
+      }
+      return;
+    }
+  }
   if constexpr (U == Undo::kPlain) {
     for (size_t i = 0; i < n; ++i) {
       out[i] = static_cast<T>(base + load(i));
@@ -321,13 +336,13 @@ void unpackUndo(const uint8_t* in, size_t n, uint64_t base, uint64_t mult, const
 
 template <Undo U, Mult M, typename T>
 void unpackIntsAs(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, uint64_t mult,
-                  const uint64_t* first, T* out) {
+                  const uint64_t* first, T* out, const uint32_t* sel, size_t k) {
   switch (nb * 2 + (planar ? 1 : 0)) {
-#define NC_UNPACK(k)                                                     \
-  case 2 * k:                                                            \
-    return unpackUndo<k, false, U, M, T>(in, n, base, mult, first, out); \
-  case 2 * k + 1:                                                        \
-    return unpackUndo<k, k != 1, U, M, T>(in, n, base, mult, first, out);
+#define NC_UNPACK(b)                                                             \
+  case 2 * b:                                                                    \
+    return unpackUndo<b, false, U, M, T>(in, n, base, mult, first, out, sel, k); \
+  case 2 * b + 1:                                                                \
+    return unpackUndo<b, b != 1, U, M, T>(in, n, base, mult, first, out, sel, k);
     NC_UNPACK(1)
     NC_UNPACK(2)
     NC_UNPACK(3)
@@ -344,13 +359,13 @@ void unpackIntsAs(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t 
 
 template <Undo U, typename T>
 void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, uint64_t mult,
-                const uint64_t* first, T* out) {
+                const uint64_t* first, T* out, const uint32_t* sel = nullptr, size_t k = 0) {
   if (mult == 1) {
-    unpackIntsAs<U, Mult::kOne, T>(in, n, nb, planar, base, mult, first, out);
+    unpackIntsAs<U, Mult::kOne, T>(in, n, nb, planar, base, mult, first, out, sel, k);
   } else if (nb <= 4 && mult <= UINT32_MAX) {
-    unpackIntsAs<U, Mult::kMul32, T>(in, n, nb, planar, base, mult, first, out);
+    unpackIntsAs<U, Mult::kMul32, T>(in, n, nb, planar, base, mult, first, out, sel, k);
   } else {
-    unpackIntsAs<U, Mult::kMul64, T>(in, n, nb, planar, base, mult, first, out);
+    unpackIntsAs<U, Mult::kMul64, T>(in, n, nb, planar, base, mult, first, out, sel, k);
   }
 }
 
@@ -362,42 +377,56 @@ void packV4(const IpAddr* a, size_t n, uint8_t* out) {
     out[3 * n + i] = a[i].bytes[15];
   }
 }
-void unpackV4(const uint8_t* in, size_t n, bool planar, IpAddr* out) {
+// Rows i (sel: rows sel[j], j < k) of v4-only addresses.
+void unpackV4(const uint8_t* in, size_t n, bool planar, IpAddr* out, const uint32_t* sel,
+              size_t k) {
   const size_t s1 = planar ? n : 1;
   const size_t step = planar ? 1 : 4;
-  for (size_t i = 0; i < n; ++i) {
+  const size_t m = sel != nullptr ? k : n;
+  for (size_t j = 0; j < m; ++j) {
+    const size_t i = sel != nullptr ? sel[j] : j;
     const uint8_t* p = in + i * step;
     // Bytes 8..15 of ::ffff:a.b.c.d, little-endian: 00 00 ff ff a b c d.
     uint64_t hi = 0xffff0000ull | uint64_t{p[0]} << 32 | uint64_t{p[s1]} << 40 |
                   uint64_t{p[2 * s1]} << 48 | uint64_t{p[3 * s1]} << 56;
     uint64_t lo = 0;
-    std::memcpy(out[i].bytes.data(), &lo, 8);
-    std::memcpy(out[i].bytes.data() + 8, &hi, 8);
+    std::memcpy(out[j].bytes.data(), &lo, 8);
+    std::memcpy(out[j].bytes.data() + 8, &hi, 8);
   }
 }
 
 // kV4Only | kNarrow (version 3): row i is ::ffff: followed by the big-endian bytes of base + the
 // NB-byte value i.
 template <size_t NB, bool Planar>
-void unpackV4NarrowN(const uint8_t* in, size_t n, uint64_t base, IpAddr* out) {
-  for (size_t i = 0; i < n; ++i) {
+void unpackV4NarrowN(const uint8_t* in, size_t n, uint64_t base, IpAddr* out, const uint32_t* sel,
+                     size_t k) {
+  auto one = [&](size_t i, IpAddr& o) {
     const auto a = static_cast<uint32_t>(base + loadPacked<NB, Planar>(in, n, i));
     const uint64_t hi = 0xffff0000ull | uint64_t{__builtin_bswap32(a)} << 32;
     const uint64_t lo = 0;
-    std::memcpy(out[i].bytes.data(), &lo, 8);
-    std::memcpy(out[i].bytes.data() + 8, &hi, 8);
+    std::memcpy(o.bytes.data(), &lo, 8);
+    std::memcpy(o.bytes.data() + 8, &hi, 8);
+  };
+  if (sel != nullptr) {
+    for (size_t j = 0; j < k; ++j) {
+      one(sel[j], out[j]);
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    one(i, out[i]);
   }
 }
-void unpackV4Narrow(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base,
-                    IpAddr* out) {
+void unpackV4Narrow(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t base, IpAddr* out,
+                    const uint32_t* sel, size_t k) {
   if (nb == 1) {
-    unpackV4NarrowN<1, false>(in, n, base, out);
+    unpackV4NarrowN<1, false>(in, n, base, out, sel, k);
   } else if (nb == 2) {
-    planar ? unpackV4NarrowN<2, true>(in, n, base, out)
-           : unpackV4NarrowN<2, false>(in, n, base, out);
+    planar ? unpackV4NarrowN<2, true>(in, n, base, out, sel, k)
+           : unpackV4NarrowN<2, false>(in, n, base, out, sel, k);
   } else if (nb == 3) {
-    planar ? unpackV4NarrowN<3, true>(in, n, base, out)
-           : unpackV4NarrowN<3, false>(in, n, base, out);
+    planar ? unpackV4NarrowN<3, true>(in, n, base, out, sel, k)
+           : unpackV4NarrowN<3, false>(in, n, base, out, sel, k);
   }
 }
 
@@ -1274,10 +1303,12 @@ std::string expandBits(const uint8_t* s, size_t len, size_t rows, std::vector<ui
   return "";
 }
 
+// `sel` (late materialization): only rows sel[0..k) are decoded, into out[0..k).
 template <typename T>
 void decodeIntColumn(std::vector<T>& out, const uint8_t* data, size_t rows, size_t w, uint8_t xf,
-                     uint64_t base, uint64_t mult, const std::vector<uint64_t>& first) {
-  out.resize(rows);
+                     uint64_t base, uint64_t mult, const std::vector<uint64_t>& first,
+                     const uint32_t* sel, size_t k) {
+  out.resize(sel != nullptr ? k : rows);
   if (xf & kConstant) {
     T v;
     std::memcpy(&v, data, sizeof(T));
@@ -1288,31 +1319,53 @@ void decodeIntColumn(std::vector<T>& out, const uint8_t* data, size_t rows, size
   // kNarrow, base is 0.
   const bool planar = (xf & kShuffle) != 0;
   if constexpr (sizeof(T) == 8) {
-    if (xf & kDelta) {
+    if (xf & kDelta) {  // a running sum: every row, then the selected ones
       const uint64_t from = (xf & kNarrow) ? base : 0;
-      return unpackInts<Undo::kPrefix, T>(data, rows, w, planar, from, mult, nullptr, out.data());
+      if (sel == nullptr) {
+        return unpackInts<Undo::kPrefix, T>(data, rows, w, planar, from, mult, nullptr, out.data());
+      }
+      thread_local std::vector<T> all;
+      all.resize(rows);
+      unpackInts<Undo::kPrefix, T>(data, rows, w, planar, from, mult, nullptr, all.data());
+      for (size_t j = 0; j < k; ++j) {
+        out[j] = all[sel[j]];
+      }
+      return;
     }
     if (xf & kMinusFirst) {
       return unpackInts<Undo::kPlusFirst, T>(data, rows, w, planar, base, mult, first.data(),
-                                             out.data());
+                                             out.data(), sel, k);
     }
   }
-  unpackInts<Undo::kPlain, T>(data, rows, w, planar, base, mult, nullptr, out.data());
+  unpackInts<Undo::kPlain, T>(data, rows, w, planar, base, mult, nullptr, out.data(), sel, k);
 }
 
 void decodeAddrColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows, size_t w,
-                      uint8_t xf, uint64_t base) {
-  out.resize(rows);
+                      uint8_t xf, uint64_t base, const uint32_t* sel, size_t k) {
+  out.resize(sel != nullptr ? k : rows);
+  const size_t m = out.size();
   if ((xf & kV4Only) && (xf & kNarrow)) {
-    unpackV4Narrow(data, rows, w, (xf & kShuffle) != 0, base, out.data());
+    unpackV4Narrow(data, rows, w, (xf & kShuffle) != 0, base, out.data(), sel, k);
   } else if (xf & kConstant) {
     IpAddr v;
     std::memcpy(v.bytes.data(), data, 16);
     std::fill(out.begin(), out.end(), v);
   } else if (xf & kV4Only) {
-    unpackV4(data, rows, (xf & kShuffle) != 0, out.data());
+    unpackV4(data, rows, (xf & kShuffle) != 0, out.data(), sel, k);
   } else if (xf & kShuffle) {
-    unshuffle(data, reinterpret_cast<uint8_t*>(out.data()), rows, 16);
+    if (sel == nullptr) {
+      unshuffle(data, reinterpret_cast<uint8_t*>(out.data()), rows, 16);
+    } else {
+      for (size_t j = 0; j < m; ++j) {
+        for (size_t b = 0; b < 16; ++b) {
+          out[j].bytes[b] = data[b * rows + sel[j]];
+        }
+      }
+    }
+  } else if (sel != nullptr) {
+    for (size_t j = 0; j < m; ++j) {
+      std::memcpy(out[j].bytes.data(), data + size_t{sel[j]} * 16, 16);
+    }
   } else if (rows > 0) {
     std::memcpy(out.data(), data, rows * 16);
   }
@@ -1320,18 +1373,64 @@ void decodeAddrColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows
 
 template <typename T>
 void decodeColumn(std::vector<T>& out, const uint8_t* data, size_t rows, size_t w, uint8_t xf,
-                  uint64_t base, uint64_t mult, const std::vector<uint64_t>& first) {
-  decodeIntColumn<T>(out, data, rows, w, xf, base, mult, first);
+                  uint64_t base, uint64_t mult, const std::vector<uint64_t>& first,
+                  const uint32_t* sel, size_t k) {
+  decodeIntColumn<T>(out, data, rows, w, xf, base, mult, first, sel, k);
 }
 void decodeColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows, size_t w, uint8_t xf,
-                  uint64_t base, uint64_t /*mult*/, const std::vector<uint64_t>& /*first*/) {
-  decodeAddrColumn(out, data, rows, w, xf, base);
+                  uint64_t base, uint64_t /*mult*/, const std::vector<uint64_t>& /*first*/,
+                  const uint32_t* sel, size_t k) {
+  decodeAddrColumn(out, data, rows, w, xf, base, sel, k);
+}
+
+// Keeps rows sel[0..k) of a decoded column, in that order.
+template <typename T>
+void keepRows(std::vector<T>& v, const uint32_t* sel, size_t k) {
+  for (size_t j = 0; j < k; ++j) {
+    v[j] = v[sel[j]];  // sel ascending: j <= sel[j], so nothing is overwritten before it is read
+  }
+  v.resize(k);
 }
 
 }  // namespace
 
 bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::string* why,
                           const ColumnSet& columns) {
+  return decodeImpl(f, out, why, columns, ColumnSet{}, {});
+}
+
+bool BlockDecoder::decodeRows(std::span<const uint8_t> f, FlowColumns& out, std::string* why,
+                              const ColumnSet& decoded, const ColumnSet& more,
+                              std::span<const uint32_t> sel) {
+  ColumnSet have = decoded;
+  addColumn(have, Column::first_ns);
+  for (size_t j = 1; j < sel.size(); ++j) {
+    if (sel[j] <= sel[j - 1]) {
+      setWhy(why, "row selection not ascending");
+      return false;
+    }
+  }
+  if (!sel.empty() && sel.back() >= out.size()) {
+    setWhy(why, "row selection past the block");
+    return false;
+  }
+  return decodeImpl(f, out, why, more | have, have, sel);
+}
+
+bool BlockDecoder::decodeImpl(std::span<const uint8_t> f, FlowColumns& out, std::string* why,
+                              const ColumnSet& columns, const ColumnSet& have,
+                              std::span<const uint32_t> sel_rows) {
+  // `have`: columns `out` holds already, every row (decodeRows); with sel_rows the others are
+  // decoded only at those rows, and `have` kept at them, once the new ones are done (a
+  // kMinusFirst column needs every first_ns).
+  const bool late = have.any();
+  static const uint32_t kNoRow = 0;  // an empty selection still selects (none): not nullptr
+  const size_t nsel = sel_rows.size();
+  // Half the rows or more: decoding whole columns and keeping the rows is faster than picking
+  // the rows one by one.
+  const bool dense = late && nsel * 2 >= out.first_ns.size();
+  const uint32_t* sel = !late || dense ? nullptr : sel_rows.empty() ? &kNoRow : sel_rows.data();
+  ColumnSet keep = have;  // columns decoded whole, kept at sel_rows at the end
   FrameHeader fh;
   if (!decodeFrameHeader(f, fh, why)) {
     return false;
@@ -1394,10 +1493,13 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
       setWhy(why, std::move(bad));
       return false;
     }
-    if (!want.test(id)) {
-      continue;  // projected out: left empty below
+    if (!want.test(id) || have.test(id)) {
+      continue;  // projected out (left empty below), or decoded before (decodeRows)
     }
-    if ((xf & kMinusFirst) && !first_done) {
+    if (dense) {
+      keep.set(id);
+    }
+    if ((xf & kMinusFirst) && !first_done && !have.test(static_cast<size_t>(Column::first_ns))) {
       setWhy(why, fmt::format("column {}: bad transform (before first_ns)", id));
       return false;
     }
@@ -1456,9 +1558,9 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
     }
     const uint8_t undo = xf & static_cast<uint8_t>(~kBits);
     switch (id) {
-#define NC_DECODE(type, name)                                              \
-  case static_cast<size_t>(Column::name):                                  \
-    decodeColumn(out.name, data, rows, w, undo, base, mult, out.first_ns); \
+#define NC_DECODE(type, name)                                                         \
+  case static_cast<size_t>(Column::name):                                             \
+    decodeColumn(out.name, data, rows, w, undo, base, mult, out.first_ns, sel, nsel); \
     break;
       NC_FLOW_COLUMNS(NC_DECODE)
 #undef NC_DECODE
@@ -1471,7 +1573,18 @@ bool BlockDecoder::decode(std::span<const uint8_t> f, FlowColumns& out, std::str
     if (!want.test(id)) {
       clearColumn(out, id);
     } else if (!seen[id]) {
-      fillDefault(out, id, rows);
+      fillDefault(out, id, late ? nsel : rows);
+    } else if (late && keep.test(id)) {
+      switch (id) {
+#define NC_KEEP(type, name)                    \
+  case static_cast<size_t>(Column::name):      \
+    keepRows(out.name, sel_rows.data(), nsel); \
+    break;
+        NC_FLOW_COLUMNS(NC_KEEP)
+#undef NC_KEEP
+        default:
+          break;
+      }
     }
   }
   return true;

@@ -43,7 +43,7 @@
 // A column's encoded bytes are the codec's output of its raw stream (raw length bytes; codec 0 =
 // the raw stream itself); with 0x20 they are preceded by an uncompressed u64 base, and with 0x40
 // then by an uncompressed u64 multiplier m >= 2 (both counted in the encoded length). The raw
-// stream is rows x w bytes, except for 0x08 (one value).
+// stream is rows x w bytes, except for 0x08 (one value) and 0x80 (bit-packed, below).
 // Version 3 blocks still end with the frame crc32c (crash recovery reads whole frames), but a
 // reader may instead check the table's crc and only the crcs of the columns it decodes, and so
 // read only those columns' bytes (Reader::scan does; BlockDecoder checks them itself).
@@ -81,7 +81,7 @@
 // saves less than a fifth of the raw stream. The columns most queries read (times, packets,
 // bytes, addresses, ports, protocol) are never zstd-compressed, and one-byte ones among them are
 // bit-packed (0x80) when they fit 4 bits or a 16-entry dictionary: decoding zstd streams was
-// about a quarter of a filtered query's time for 2-3 bytes a flow (since 2026-11-28).
+// about a quarter of a filtered query's time for 2-3 bytes a flow (block version 4).
 //
 // Footer body (type 2, version 1)
 //   0  u64 min first_ns   8  u64 max first_ns   16 u64 rows   24 u32 block count
@@ -147,8 +147,8 @@ inline constexpr uint8_t kTransformsV1 = kShuffle | kDelta | kMinusFirst;
 inline constexpr uint8_t kTransformsV2 = kTransformsV1 | kConstant | kV4Only | kNarrow;
 inline constexpr uint8_t kTransformsV3 = kTransformsV2 | kScale;
 inline constexpr uint8_t kTransformsV4 = kTransformsV3 | kBits;
-// Flow-block versions this reader decodes (1: before 2026-11-27; 2 and 3: 2026-11-27; 4: what
-// the Writer writes since 2026-11-28).
+// Flow-block versions this reader decodes (1: before 2026-11-27; 2 and 3: earlier on 2026-11-27;
+// 4: what the Writer writes now).
 inline constexpr bool isKnownFlowBlockVersion(uint16_t v) {
   return v >= 1 && v <= 4;
 }
@@ -258,8 +258,17 @@ class BlockDecoder {
   // for consistency, so a block that is corrupt fails whatever the set.
   bool decode(std::span<const uint8_t> frame, FlowColumns& out, std::string* why,
               const ColumnSet& columns = allColumns());
+  // Late materialization. `out` holds what decode(frame, out, why, decoded) gave (every row of
+  // the columns `decoded` and first_ns); this decodes the columns of `more` it lacks only at the
+  // rows `sel` (ascending row numbers of the block) and keeps the decoded ones at those rows:
+  // `out` then holds sel.size() rows, as if decode() had been followed by keeping rows `sel`.
+  // The same checks as decode() for the columns it reads.
+  bool decodeRows(std::span<const uint8_t> frame, FlowColumns& out, std::string* why,
+                  const ColumnSet& decoded, const ColumnSet& more, std::span<const uint32_t> sel);
 
  private:
+  bool decodeImpl(std::span<const uint8_t> frame, FlowColumns& out, std::string* why,
+                  const ColumnSet& columns, const ColumnSet& have, std::span<const uint32_t> sel);
   ZSTD_DCtx_s* dctx_ = nullptr;
   std::vector<uint8_t> raw_;
   std::vector<uint8_t> codes_;  // kBits columns expanded to one byte a row

@@ -218,12 +218,17 @@ ScanStats Reader::scan(const ScanRequest& req,
   threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(items.size())));
   std::atomic<size_t> next{0};
   std::mutex mu;
+  const bool late = static_cast<bool>(req.select);
+  ColumnSet first_set = req.select_columns;  // decoded first in late materialization
+  addColumn(first_set, Column::first_ns);
+  const ColumnSet read_set = req.columns | req.select_columns;
   auto worker = [&](unsigned w) {
     ScanStats local;
     format::BlockDecoder dec;
     FlowColumns cols;
     std::vector<uint8_t> buf;
     std::vector<format::ByteRange> ranges;
+    std::vector<uint32_t> sel;
     std::string why;
     for (size_t i = next++; i < items.size(); i = next++) {
       const WorkItem& it = items[i];
@@ -235,8 +240,7 @@ ScanStats Reader::scan(const ScanRequest& req,
       bool ok = io::preadAll(fd, buf.data(), head_len, it.offset);
       local.bytes_read += head_len;
       if (ok && head_len < it.length) {
-        if (format::columnRanges({buf.data(), head_len}, it.length, req.columns, kMergeGap,
-                                 ranges)) {
+        if (format::columnRanges({buf.data(), head_len}, it.length, read_set, kMergeGap, ranges)) {
           for (const format::ByteRange& r : ranges) {
             const size_t from = std::max<size_t>(r.offset, head_len);
             const size_t to = size_t{r.offset} + r.length;
@@ -263,7 +267,7 @@ ScanStats Reader::scan(const ScanRequest& req,
                  !format::isKnownFlowBlockVersion(fh.version)) {
         ++local.unknown_blocks;
         continue;
-      } else if (!dec.decode(buf, cols, &why, req.columns)) {
+      } else if (!dec.decode(buf, cols, &why, late ? first_set : req.columns)) {
         reason = why;
       } else if (cols.size() != it.rows) {
         reason = "row count differs from the index";
@@ -275,11 +279,53 @@ ScanStats Reader::scan(const ScanRequest& req,
       }
       if (!it.has_summary && req.may_match) {
         BlockSummary s;
-        summarize(cols, req.columns, s);
+        summarize(cols, late ? first_set : req.columns, s);
         if (!req.may_match(s)) {
           ++local.blocks_skipped;
           continue;
         }
+      }
+      if (late) {
+        // The window's rows: a range of a sorted block; an unsorted one (none is written so)
+        // leaves the window to select.
+        size_t begin = 0;
+        size_t end = cols.size();
+        bool in_window = true;
+        const auto& t = cols.first_ns;
+        if (!it.inside) {
+          if (std::is_sorted(t.begin(), t.end())) {
+            begin =
+                static_cast<size_t>(std::lower_bound(t.begin(), t.end(), req.since_ns) - t.begin());
+            end = std::max(begin,
+                           static_cast<size_t>(std::lower_bound(t.begin(), t.end(), req.until_ns) -
+                                               t.begin()));
+          } else {
+            in_window = false;
+          }
+        }
+        size_t inside = end - begin;
+        if (!in_window) {
+          inside = static_cast<size_t>(std::count_if(t.begin(), t.end(), [&](uint64_t x) {
+            return x >= req.since_ns && x < req.until_ns;
+          }));
+        }
+        ++local.blocks;
+        local.rows_scanned += inside;
+        sel.clear();
+        if (inside != 0) {
+          req.select(cols, begin, end, in_window, sel);
+        }
+        if (sel.empty()) {
+          continue;
+        }
+        if (!dec.decodeRows(buf, cols, &why, first_set, req.columns, sel)) {
+          ++local.corrupt_blocks;
+          local.errors.push_back(fmt::format("{}: offset {}: {}", paths[it.file], it.offset, why));
+          continue;
+        }
+        local.rows_selected += cols.size();
+        fn(cols, w);
+        continue;
       }
       if (!it.inside) {
         trimToWindow(cols, req.since_ns, req.until_ns);
@@ -295,6 +341,7 @@ ScanStats Reader::scan(const ScanRequest& req,
     st.blocks += local.blocks;
     st.blocks_skipped += local.blocks_skipped;
     st.rows_scanned += local.rows_scanned;
+    st.rows_selected += local.rows_selected;
     st.bytes_read += local.bytes_read;
     st.corrupt_blocks += local.corrupt_blocks;
     st.unknown_blocks += local.unknown_blocks;

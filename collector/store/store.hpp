@@ -107,13 +107,24 @@ struct ScanRequest {
   // decoded whatever the set says (it defines FlowColumns::size() and the time trimming).
   // Default: all columns.
   ColumnSet columns = allColumns();
+  // Optional late materialization (filters): a block's `select_columns` (and first_ns) are
+  // decoded first, `select` appends to `rows` the row numbers in [begin, end) to keep (ascending;
+  // [begin, end) are the block's rows inside the window when `in_window`, else every row, the
+  // window being select's to check), and the other columns of `columns` are then decoded only at
+  // those rows: fn sees a block of just the kept rows, and is not called when none is kept.
+  // ScanStats.rows_scanned still counts the rows inside the window.
+  ColumnSet select_columns;
+  std::function<void(const FlowColumns& block, size_t begin, size_t end, bool in_window,
+                     std::vector<uint32_t>& rows)>
+      select;
 };
 
 struct ScanStats {
   uint64_t segments = 0;  // segment files looked at
   uint64_t blocks = 0;    // blocks decoded (handed to fn unless 0 rows are left after trimming)
   uint64_t blocks_skipped = 0;  // pruned by time window or may_match (not decompressed)
-  uint64_t rows_scanned = 0;    // rows handed to fn (after trimming to the window)
+  uint64_t rows_scanned = 0;    // rows inside the window (handed to fn, or to select)
+  uint64_t rows_selected = 0;   // with select: the rows it kept (handed to fn)
   uint64_t bytes_read = 0;
   uint64_t corrupt_blocks = 0;      // checksum or structure errors; skipped
   uint64_t corrupt_segments = 0;    // bad header/footer/trailer: its intact blocks are still read
