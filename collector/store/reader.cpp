@@ -222,6 +222,7 @@ ScanStats Reader::scan(const ScanRequest& req,
   ColumnSet first_set = req.select_columns;  // decoded first in late materialization
   addColumn(first_set, Column::first_ns);
   const ColumnSet read_set = req.columns | req.select_columns;
+  const ColumnSet rest_set = req.columns & ~first_set;  // read after select (first_ns comes too)
   auto worker = [&](unsigned w) {
     ScanStats local;
     format::BlockDecoder dec;
@@ -239,21 +240,29 @@ ScanStats Reader::scan(const ScanRequest& req,
       const size_t head_len = std::min<size_t>(it.length, kHeadRead);
       bool ok = io::preadAll(fd, buf.data(), head_len, it.offset);
       local.bytes_read += head_len;
-      if (ok && head_len < it.length) {
-        if (format::columnRanges({buf.data(), head_len}, it.length, read_set, kMergeGap, ranges)) {
-          for (const format::ByteRange& r : ranges) {
-            const size_t from = std::max<size_t>(r.offset, head_len);
-            const size_t to = size_t{r.offset} + r.length;
-            if (ok && to > from) {
-              ok = io::preadAll(fd, buf.data() + from, to - from, it.offset + from);
-              local.bytes_read += to - from;
-            }
-          }
-        } else {
+      // Reads the stored bytes of `set`'s columns (past the head); false when the frame has no
+      // per-column ranges (older versions): then the whole frame was read.
+      auto readColumns = [&](const ColumnSet& set) {
+        if (!ok || head_len >= it.length) {
+          return true;
+        }
+        if (!format::columnRanges({buf.data(), head_len}, it.length, set, kMergeGap, ranges)) {
           ok = io::preadAll(fd, buf.data() + head_len, it.length - head_len, it.offset + head_len);
           local.bytes_read += it.length - head_len;
+          return false;
         }
-      }
+        for (const format::ByteRange& r : ranges) {
+          const size_t from = std::max<size_t>(r.offset, head_len);
+          const size_t to = size_t{r.offset} + r.length;
+          if (ok && to > from) {
+            ok = io::preadAll(fd, buf.data() + from, to - from, it.offset + from);
+            local.bytes_read += to - from;
+          }
+        }
+        return true;
+      };
+      // Late materialization reads the filter's columns first, the others once rows match.
+      const bool by_column = readColumns(late ? first_set : read_set);
       std::string reason;
       format::FrameHeader fh;
       if (!ok) {
@@ -317,6 +326,15 @@ ScanStats Reader::scan(const ScanRequest& req,
         }
         if (sel.empty()) {
           continue;
+        }
+        if (by_column) {
+          readColumns(rest_set);
+          if (!ok) {
+            ++local.corrupt_blocks;
+            local.errors.push_back(
+                fmt::format("{}: offset {}: short read", paths[it.file], it.offset));
+            continue;
+          }
         }
         if (!dec.decodeRows(buf, cols, &why, first_set, req.columns, sel)) {
           ++local.corrupt_blocks;
