@@ -162,8 +162,9 @@ struct Matched {
               bool selected, std::atomic<uint64_t>& scanned) {
     sel.clear();
     if (selected) {
-      for (size_t i = begin; i < end; ++i) {
-        sel.push_back(static_cast<uint32_t>(i));
+      sel.resize(end - begin);
+      for (size_t i = 0; i < sel.size(); ++i) {
+        sel[i] = static_cast<uint32_t>(begin + i);
       }
       return;
     }
