@@ -369,6 +369,8 @@ void unpackInts(const uint8_t* in, size_t n, size_t nb, bool planar, uint64_t ba
   }
 }
 
+// Bytes 12..15 (the IPv4 address) of every address, as 4 planes, and back (unpackV4: of rows
+// sel[0..k) only, when sel is given).
 void packV4(const IpAddr* a, size_t n, uint8_t* out) {
   for (size_t i = 0; i < n; ++i) {
     out[i] = a[i].bytes[12];
@@ -377,7 +379,6 @@ void packV4(const IpAddr* a, size_t n, uint8_t* out) {
     out[3 * n + i] = a[i].bytes[15];
   }
 }
-// Rows i (sel: rows sel[j], j < k) of v4-only addresses.
 void unpackV4(const uint8_t* in, size_t n, bool planar, IpAddr* out, const uint32_t* sel,
               size_t k) {
   const size_t s1 = planar ? n : 1;

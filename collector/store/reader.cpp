@@ -221,7 +221,6 @@ ScanStats Reader::scan(const ScanRequest& req,
   const bool late = static_cast<bool>(req.select);
   ColumnSet first_set = req.select_columns;  // decoded first in late materialization
   addColumn(first_set, Column::first_ns);
-  const ColumnSet read_set = req.columns | req.select_columns;
   const ColumnSet rest_set = req.columns & ~first_set;  // read after select (first_ns comes too)
   auto worker = [&](unsigned w) {
     ScanStats local;
@@ -262,7 +261,7 @@ ScanStats Reader::scan(const ScanRequest& req,
         return true;
       };
       // Late materialization reads the filter's columns first, the others once rows match.
-      const bool by_column = readColumns(late ? first_set : read_set);
+      const bool by_column = readColumns(late ? first_set : req.columns);
       std::string reason;
       format::FrameHeader fh;
       if (!ok) {
