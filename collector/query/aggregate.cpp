@@ -438,6 +438,7 @@ Aggregator::Aggregator(KeySpec spec, bool scaled, size_t expected_groups)
   mask_ = cap - 1;
   key_stride_ = std::max<size_t>(8, (spec_.width + 7) / 8 * 8);
   inline_keys_ = spec_.width <= 4;
+  dense_bswap_ = spec_.parts.size() == 1 && spec_.parts[0].kind == KeyPart::Kind::kV4Addr;
   recs_.reserve(expected_groups);
   hashes_.reserve(expected_groups);
   keys_.reserve(expected_groups * key_stride_);
@@ -515,6 +516,66 @@ size_t Aggregator::findOrInsert(const uint8_t* key, uint64_t hash) {
   return idx;
 }
 
+// Keys of up to 4 bytes whose values lie close together (ports, protocols, interfaces, IPv4
+// addresses of a few /16s: most flow data) find their group in a direct array indexed by the key's
+// value (kDenseMax entries at most, from dense_base_), filled from the hash table on first sight:
+// no hashing or probing for the rows after that, and a 256 KB array for a /16 instead of a 1 MB
+// slot table. The hash table stays the record of every group (merges use it); the array only
+// caches group ids, which never change. Set up by the first batch whose keys span less than half
+// of kDenseMax; rows outside its range take the hash path. False (nothing done) when off.
+template <size_t W>
+bool Aggregator::denseGroups(size_t n) {
+  if (dense_state_ == DenseState::kOff || n == 0) {
+    return false;
+  }
+  const uint8_t* kb = batch_keys_.data();
+  auto value = [&](size_t i) -> uint64_t {
+    const uint64_t v = loadTail(kb + i * W, W);
+    if constexpr (W == 4) {
+      if (dense_bswap_) {  // an IPv4 address: its bytes in network order, a.b.c.d
+        return __builtin_bswap32(static_cast<uint32_t>(v));
+      }
+    }
+    return v;
+  };
+  if (dense_state_ == DenseState::kUnset) {
+    uint64_t lo = UINT64_MAX;
+    uint64_t hi = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t v = value(i);
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+    }
+    if (hi - lo >= kDenseMax / 2) {
+      dense_state_ = DenseState::kOff;
+      return false;
+    }
+    size_t size = 1024;
+    while (size < 2 * (hi - lo + 1)) {
+      size *= 2;
+    }
+    const uint64_t slack = (size - (hi - lo + 1)) / 2;
+    dense_base_ = lo > slack ? lo - slack : 0;
+    dense_.assign(size, 0);
+    dense_state_ = DenseState::kOn;
+  }
+  uint32_t* gid = batch_groups_.data();
+  const size_t size = dense_.size();
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t at = value(i) - dense_base_;  // wraps for values below the base: outside
+    if (at < size && dense_[at] != 0) {
+      gid[i] = dense_[at] - 1;
+      continue;
+    }
+    const uint8_t* key = kb + i * W;
+    gid[i] = static_cast<uint32_t>(findOrInsert<W>(key, hashKey(key, W)));
+    if (at < size) {
+      dense_[at] = gid[i] + 1;
+    }
+  }
+  return true;
+}
+
 // Vectorized: the group of every row of the batch first (hash, then probe), then one pass per
 // counter over the batch, each into its own array indexed by group. The slot of key i + 64 (and,
 // for keys not held in the slot, the key of the group probably behind key i + 32) is prefetched
@@ -524,13 +585,19 @@ void Aggregator::accumulate(const FlowColumns& c, const uint32_t* rows, size_t n
   const size_t w = W != 0 ? W : spec_.width;
   const bool inl = W != 0 ? W <= 4 : inline_keys_;
   const uint8_t* kb = batch_keys_.data();
+  batch_groups_.resize(n);
+  uint32_t* gid = batch_groups_.data();
+  if constexpr (W >= 1 && W <= 4) {
+    if (denseGroups<W>(n)) {
+      addCounterPass(c, rows, n);
+      return;
+    }
+  }
   batch_hashes_.resize(n);
   uint64_t* h = batch_hashes_.data();
   for (size_t i = 0; i < n; ++i) {
     h[i] = hashKey(kb + i * w, w);
   }
-  batch_groups_.resize(n);
-  uint32_t* gid = batch_groups_.data();
   constexpr size_t kAhead = 64;
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n) {
@@ -545,6 +612,12 @@ void Aggregator::accumulate(const FlowColumns& c, const uint32_t* rows, size_t n
     gid[i] = static_cast<uint32_t>(findOrInsert<W>(kb + i * w, h[i]));
   }
 
+  addCounterPass(c, rows, n);
+}
+
+// Adds the counters of rows[0..n) of `c` to their groups, batch_groups_[0..n).
+void Aggregator::addCounterPass(const FlowColumns& c, const uint32_t* rows, size_t n) {
+  const uint32_t* gid = batch_groups_.data();
   // Packets and bytes: multiplied by the row's sampling rate unless scaled_ is false or the
   // exporter scaled them (rowPackets/rowBytes); a batch whose rates are all 1 needs no multiply.
   bool unit = true;

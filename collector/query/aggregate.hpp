@@ -147,6 +147,9 @@ class Aggregator {
   size_t findOrInsert(const uint8_t* key, uint64_t hash);
   template <size_t W>
   void accumulate(const FlowColumns& c, const uint32_t* rows, size_t n);
+  template <size_t W>
+  bool denseGroups(size_t n);
+  void addCounterPass(const FlowColumns& c, const uint32_t* rows, size_t n);
   // Appends a group with `key` and zero counters in the empty slot s (no growth check).
   size_t insertAt(size_t s, const uint8_t* key, uint64_t hash);
   uint64_t slotOf(size_t g) const;
@@ -177,6 +180,14 @@ class Aggregator {
   std::vector<uint64_t> batch_hashes_;
   std::vector<uint32_t> batch_groups_;
   std::vector<uint64_t> batch_scale_;
+  // Group ids of keys near each other (denseGroups): dense_[v - dense_base_] = group + 1, 0
+  // unknown.
+  static constexpr uint64_t kDenseMax = uint64_t{1} << 18;
+  enum class DenseState : uint8_t { kUnset, kOn, kOff };
+  DenseState dense_state_ = DenseState::kUnset;
+  bool dense_bswap_ = false;  // the key is an IPv4 address (compare its bytes in network order)
+  uint64_t dense_base_ = 0;
+  std::vector<uint32_t> dense_;
 };
 
 }  // namespace nc::query

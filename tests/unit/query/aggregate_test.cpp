@@ -457,6 +457,88 @@ TEST(Aggregate, RandomizedAgainstMapReference) {
   }
 }
 
+// Keys of up to 4 bytes whose values lie close together find their groups through a direct
+// array set up by the first batch (Aggregator::denseGroups). Against one-row aggregators summed:
+// later batches below and above the first batch's range, IPv4 keys (compared in network byte
+// order), a first batch too wide for the array (the hash path throughout), and merges.
+TEST(Aggregate, DenseKeysAgainstMapReference) {
+  std::mt19937_64 rng(7);
+  const size_t kBatch = 2000;
+  const size_t kBatches = 8;
+  FlowColumns c;
+  std::vector<FlowRecord> recs;
+  for (size_t i = 0; i < kBatch * kBatches; ++i) {
+    const size_t b = i / kBatch;
+    FlowRecord r = flow("10.0.0.1", "10.0.0.2", 0, 0, 6, 0, 0);
+    // Batches 0-2 inside 10.1.0.0/20, ports 1000-1049, interfaces 5-14; then below the range
+    // (10.0.255.x), above it (11.0.0.x), and anything.
+    const uint32_t a = b < 3       ? 0x0a010000u + static_cast<uint32_t>(rng() % 4096)
+                       : b == 3    ? 0x0a00ff00u + static_cast<uint32_t>(rng() % 256)
+                       : b == 4    ? 0x0b000000u + static_cast<uint32_t>(rng() % 100)
+                       : rng() % 2 ? 0x0a010000u + static_cast<uint32_t>(rng() % 4096)
+                                   : static_cast<uint32_t>(rng());
+    r.src_addr = IpAddr::fromV4(a);
+    r.dst_port = static_cast<uint16_t>(b < 3 ? 1000 + rng() % 50 : rng() % 65536);
+    r.in_if = static_cast<uint32_t>(b < 3 ? 5 + rng() % 10 : b == 4 ? 3 : rng());
+    r.packets = rng() % 1000;
+    r.bytes = rng() % 1500000;
+    r.first_ns = kT + rng() % (3600 * kSec);
+    r.last_ns = r.first_ns + rng() % (120 * kSec);
+    c.append(r);
+    recs.push_back(r);
+  }
+  for (const char* keys : {"srcip", "dstport", "inif"}) {
+    std::string why;
+    auto full = parseKeys(keys, 300 * kSec, &why);
+    ASSERT_TRUE(full) << keys;
+    // srcip: the 4-byte IPv4 form (every row here is IPv4), as the query's fast path uses it.
+    const KeySpec spec = v4KeySpec(*full).value_or(*full);
+    ASSERT_LE(spec.width, 4u) << keys;
+    using Sums = std::map<std::string, std::array<uint64_t, 5>>;
+    auto sums = [&](const Aggregator& a) {
+      Sums out;
+      for (size_t g = 0; g < a.size(); ++g) {
+        const Counters x = a.counters(g);
+        out[std::string(reinterpret_cast<const char*>(a.key(g)), spec.width)] = {
+            x.flows, x.packets, x.bytes, x.first_ns, x.last_ns};
+      }
+      return out;
+    };
+    std::map<std::string, Counters> ref;
+    for (uint32_t i = 0; i < recs.size(); ++i) {
+      Aggregator one(spec, false, 2);
+      one.add(c, &i, 1);
+      ASSERT_EQ(one.size(), 1u);
+      ref[std::string(reinterpret_cast<const char*>(one.key(0)), spec.width)].add(one.counters(0));
+    }
+    Sums want;
+    for (const auto& [k, x] : ref) {
+      want[k] = {x.flows, x.packets, x.bytes, x.first_ns, x.last_ns};
+    }
+    EXPECT_GT(want.size(), 1000u) << keys;
+    // Batches in order (the first sets a narrow range), and from the last one backwards (the
+    // first is too wide: no array); two aggregators of alternate batches, merged.
+    for (bool backwards : {false, true}) {
+      const std::string what = std::string(keys) + (backwards ? " backwards" : "");
+      Aggregator one(spec, false);
+      Aggregator half[2] = {Aggregator(spec, false), Aggregator(spec, false)};
+      for (size_t k = 0; k < kBatches; ++k) {
+        const size_t b = backwards ? kBatches - 1 - k : k;
+        std::vector<uint32_t> rows(kBatch);
+        std::iota(rows.begin(), rows.end(), static_cast<uint32_t>(b * kBatch));
+        one.add(c, rows.data(), rows.size());
+        half[k % 2].add(c, rows.data(), rows.size());
+      }
+      Aggregator merged(spec, false);
+      merged.merge(half[0]);
+      merged.merge(half[1]);
+      for (const Aggregator* a : {&one, &merged}) {
+        EXPECT_EQ(sums(*a), want) << what;
+      }
+    }
+  }
+}
+
 TEST(Query, V4KeySpecAndRowsAreV4) {
   EXPECT_FALSE(v4KeySpec(*parseKeys("dstport,proto", 0, nullptr)));
   EXPECT_FALSE(v4KeySpec(*parseKeys("srcnet/24", 0, nullptr)));  // masked: stays 16 bytes
