@@ -62,6 +62,16 @@ void fixCrc(std::vector<uint8_t>& frame) {
   format::resealFrame(frame);
 }
 
+// `c` encoded as one flow-block frame of block version `version` with `codec`.
+std::vector<uint8_t> encodeAs(const FlowColumns& c, StoreOptions::Compression codec,
+                              uint16_t version) {
+  format::BlockEncoder enc(codec, 1);
+  enc.setVersion(version);
+  std::vector<uint8_t> frame;
+  enc.encode(c, frame);
+  return frame;
+}
+
 // Rows that exercise the edges: constant columns, v4-only and mixed addresses, narrowed ranges
 // next to 0 and UINT64_MAX, negative durations, full-width ranges.
 FlowColumns edgeBlock(size_t n, uint64_t seed) {
@@ -110,10 +120,7 @@ TEST(block, EdgeValuesRoundTripWithEveryCodecAndVersion) {
     for (auto codec : {StoreOptions::Compression::kZstd, StoreOptions::Compression::kLz4,
                        StoreOptions::Compression::kNone}) {
       for (uint16_t version : {1, 2, 3, 4}) {
-        format::BlockEncoder enc(codec, 1);
-        enc.setVersion(version);
-        std::vector<uint8_t> frame;
-        enc.encode(c, frame);
+        const std::vector<uint8_t> frame = encodeAs(c, codec, version);
         FlowColumns out;
         std::string why;
         format::BlockDecoder dec;
@@ -316,10 +323,7 @@ TEST(block, Version3ScalesTimesNarrowsAddressesAndChecksumsColumns) {  // (writt
   format::sortByFirstNs(c);
   for (auto codec : {StoreOptions::Compression::kZstd, StoreOptions::Compression::kLz4,
                      StoreOptions::Compression::kNone}) {
-    std::vector<uint8_t> frame;
-    format::BlockEncoder enc3(codec, 1);
-    enc3.setVersion(3);
-    enc3.encode(c, frame);
+    const std::vector<uint8_t> frame = encodeAs(c, codec, 3);
     using format::kNarrow;
     using format::kScale;
     using format::kShuffle;
@@ -399,10 +403,7 @@ TEST(block, Version3ScalesTimesNarrowsAddressesAndChecksumsColumns) {  // (writt
   }
   // One odd nanosecond: the deltas keep only zigzag's factor 2 (up to 1 ms + 1 ns: 3 bytes).
   c.first_ns.back() += 1;
-  std::vector<uint8_t> frame;
-  format::BlockEncoder enc3(StoreOptions::Compression::kZstd, 1);
-  enc3.setVersion(3);
-  enc3.encode(c, frame);
+  const std::vector<uint8_t> frame = encodeAs(c, StoreOptions::Compression::kZstd, 3);
   EXPECT_EQ(entryOf(frame, Column::first_ns).width, 3);
   expectDecodesTo(frame, c);
 }
@@ -539,10 +540,7 @@ TEST(block, DecodeRowsEqualsFullDecodeAtTheSelectedRows) {
     for (auto codec : {StoreOptions::Compression::kZstd, StoreOptions::Compression::kLz4,
                        StoreOptions::Compression::kNone}) {
       for (uint16_t version : {1, 2, 3, 4}) {
-        format::BlockEncoder enc(codec, 1);
-        enc.setVersion(version);
-        std::vector<uint8_t> frame;
-        enc.encode(c, frame);
+        const std::vector<uint8_t> frame = encodeAs(c, codec, version);
         format::BlockDecoder dec;
         FlowColumns full;
         std::string why;
@@ -600,10 +598,7 @@ TEST(block, DecodeRowsEqualsFullDecodeAtTheSelectedRows) {
 TEST(block, UnknownTransformBitsAreCorrupt) {
   FlowColumns c = edgeBlock(100, 9);
   for (uint16_t version : {1, 2, 3}) {
-    format::BlockEncoder enc(StoreOptions::Compression::kZstd, 1);
-    enc.setVersion(version);
-    std::vector<uint8_t> frame;
-    enc.encode(c, frame);
+    const std::vector<uint8_t> frame = encodeAs(c, StoreOptions::Compression::kZstd, version);
     // Bits of later versions (0x80: kBits, version 4).
     for (uint8_t bit : {uint8_t{0x80}, uint8_t{format::kScale}, uint8_t{format::kConstant}}) {
       if ((version >= 2 && bit == format::kConstant) || (version >= 3 && bit == format::kScale)) {
