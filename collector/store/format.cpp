@@ -635,8 +635,11 @@ void radixPermutation(std::vector<K>& key, unsigned passes, std::vector<uint32_t
 
 void stableOrder(std::span<const uint64_t> times, std::vector<uint32_t>& perm) {
   const size_t n = times.size();
-  if (n == 0) {
-    perm.clear();
+  if (std::is_sorted(times.begin(), times.end())) {  // the identity (also for n = 0)
+    perm.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      perm[i] = static_cast<uint32_t>(i);
+    }
     return;
   }
   // Radix sort of the times minus the smallest (a block spans seconds at most: 3 or 4 passes);

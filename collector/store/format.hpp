@@ -214,7 +214,8 @@ bool columnRanges(std::span<const uint8_t> head, uint32_t frame_length, const Co
 // Sorts every column of `c` by first_ns (stable).
 void sortByFirstNs(FlowColumns& c);
 // The stable sorting permutation of `times`: perm[k] is the index of the k-th smallest, equal
-// times in index order (a radix sort for the spans blocks have).
+// times in index order (the identity for sorted times; else a radix sort for the spans blocks
+// have).
 void stableOrder(std::span<const uint64_t> times, std::vector<uint32_t>& perm);
 
 // Encodes FlowColumns (already sorted) into one flow-block frame. Not thread-safe; one per thread.

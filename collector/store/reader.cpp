@@ -280,9 +280,12 @@ ScanStats Reader::scan(const ScanRequest& req,
       } else if (cols.size() != it.rows) {
         reason = "row count differs from the index";
       }
-      if (!reason.empty()) {
+      auto corrupt = [&](std::string_view what) {
         ++local.corrupt_blocks;
-        local.errors.push_back(fmt::format("{}: offset {}: {}", paths[it.file], it.offset, reason));
+        local.errors.push_back(fmt::format("{}: offset {}: {}", paths[it.file], it.offset, what));
+      };
+      if (!reason.empty()) {
+        corrupt(reason);
         continue;
       }
       if (!it.has_summary && req.may_match) {
@@ -329,18 +332,14 @@ ScanStats Reader::scan(const ScanRequest& req,
         if (by_column) {
           readColumns(rest_set);
           if (!ok) {
-            ++local.corrupt_blocks;
-            local.errors.push_back(
-                fmt::format("{}: offset {}: short read", paths[it.file], it.offset));
+            corrupt("short read");
             continue;
           }
         }
         if (!dec.decodeRows(buf, cols, &why, first_set, req.columns, sel)) {
-          ++local.corrupt_blocks;
-          local.errors.push_back(fmt::format("{}: offset {}: {}", paths[it.file], it.offset, why));
+          corrupt(why);
           continue;
         }
-        local.rows_selected += cols.size();
         fn(cols, w);
         continue;
       }
@@ -358,7 +357,6 @@ ScanStats Reader::scan(const ScanRequest& req,
     st.blocks += local.blocks;
     st.blocks_skipped += local.blocks_skipped;
     st.rows_scanned += local.rows_scanned;
-    st.rows_selected += local.rows_selected;
     st.bytes_read += local.bytes_read;
     st.corrupt_blocks += local.corrupt_blocks;
     st.unknown_blocks += local.unknown_blocks;

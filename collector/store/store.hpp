@@ -124,7 +124,6 @@ struct ScanStats {
   uint64_t blocks = 0;    // blocks decoded (handed to fn unless 0 rows are left after trimming)
   uint64_t blocks_skipped = 0;  // pruned by time window or may_match (not decompressed)
   uint64_t rows_scanned = 0;    // rows inside the window (handed to fn, or to select)
-  uint64_t rows_selected = 0;   // with select: the rows it kept (handed to fn)
   uint64_t bytes_read = 0;
   uint64_t corrupt_blocks = 0;      // checksum or structure errors; skipped
   uint64_t corrupt_segments = 0;    // bad header/footer/trailer: its intact blocks are still read

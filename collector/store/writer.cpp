@@ -311,17 +311,9 @@ struct Writer::Impl {
   // Sorts rows [from, to) by first_ns (ties keep their order) into `cols` and writes them.
   void writeRows(const RowBlock& rows, size_t from, size_t to) {
     const size_t n = to - from;
-    order.resize(n);
-    const std::span<const uint64_t> times(rows.times.data() + from, n);
-    if (std::is_sorted(times.begin(), times.end())) {
-      for (size_t i = 0; i < n; ++i) {
-        order[i] = static_cast<uint32_t>(from + i);
-      }
-    } else {
-      format::stableOrder(times, order);  // a radix sort
-      for (uint32_t& o : order) {
-        o += static_cast<uint32_t>(from);
-      }
+    format::stableOrder({rows.times.data() + from, n}, order);
+    for (uint32_t& o : order) {
+      o += static_cast<uint32_t>(from);
     }
     cols.assign(rows.rows, order);
     writeBlock(cols);
