@@ -8,15 +8,20 @@
 //                                 BlockSummary, BlockEncoder (block version 1 = the layout before
 //                                 the constant/v4/narrow transforms, 2 and 3 = 2026-11-27, 4 =
 //                                 bit-packing and no zstd for hot columns): rows/s on one core
+//   BM_WriterCpu/<codec>          the store path's CPU per row: append() in 21-row batches, and
+//                                 the writer thread (sort, encode, write), 4M rows
 //   BM_Scan/<threads>             Reader::scan of 2M stored rows, summing a column: rows/s
 // Run: build-store/bin/nc-bench-store [--benchmark_filter=...]
 // Ratio against nfcapd: bench/store_vs_nfcapd.sh.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "collector/gen/gen.hpp"
@@ -84,6 +89,74 @@ BENCHMARK(BM_Write)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(2);
+
+double threadCpuNs() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
+}
+double processCpuNs() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
+}
+
+// The daemon's store path in CPU per row: append() in 21-row batches (one v9 datagram of the
+// generator) on this thread, the writer thread's sorting, encoding and writing on the other.
+void BM_WriterCpu(benchmark::State& state) {
+  const auto codec = static_cast<nc::store::StoreOptions::Compression>(state.range(0));
+  static const auto flows = makeFlows(4'000'000, 100000);
+  uint64_t rows = 0;
+  double append_ns = 0;
+  double total_ns = 0;
+  for (auto _ : state) {
+    nc::store::StoreOptions o;
+    o.path = freshDir("writer-cpu").string();
+    o.compression = codec;
+    o.queue_bytes = 4ull << 30;  // measure the writer, not drops
+    // Each batch is first copied into a small buffer, as the decoder leaves a datagram's records
+    // in its cache; the copying alone is timed apart and not counted.
+    std::vector<nc::FlowRecord> batch(21);
+    double copy_ns = threadCpuNs();
+    for (size_t i = 0; i < flows.size(); i += 21) {
+      const size_t k = std::min<size_t>(21, flows.size() - i);
+      std::copy_n(flows.begin() + static_cast<ptrdiff_t>(i), k, batch.begin());
+      benchmark::DoNotOptimize(batch.data());
+    }
+    copy_ns = threadCpuNs() - copy_ns;
+    const double p0 = processCpuNs();
+    const double t0 = threadCpuNs();
+    nc::store::Writer w(o);
+    for (size_t i = 0; i < flows.size(); i += 21) {
+      const size_t k = std::min<size_t>(21, flows.size() - i);
+      std::copy_n(flows.begin() + static_cast<ptrdiff_t>(i), k, batch.begin());
+      w.append(std::span(batch).first(k));
+      // Keep the backlog at a few blocks, as in the daemon at a rate the writer sustains (a
+      // growing queue would measure page faults of fresh blocks instead).
+      while (i % 16380 == 0 && w.stats().queue_bytes > 4 * 16384 * 200) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    }
+    append_ns += threadCpuNs() - t0 - copy_ns;
+    w.close();
+    total_ns += processCpuNs() - p0 - copy_ns;
+    rows += w.stats().rows_written;
+    if (w.stats().rows_dropped != 0) {
+      state.SkipWithError("rows dropped");
+    }
+  }
+  const auto r = static_cast<double>(rows);
+  state.counters["append_ns/row"] = append_ns / r;
+  state.counters["writer_ns/row"] = (total_ns - append_ns) / r;
+  state.SetLabel(std::string(nc::store::toString(codec)));
+  fs::remove_all(freshDir("writer-cpu"));
+}
+BENCHMARK(BM_WriterCpu)
+    ->Arg(0)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3);
 
 void BM_Encode(benchmark::State& state) {
   const auto version = static_cast<uint16_t>(state.range(0));

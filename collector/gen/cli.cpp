@@ -191,6 +191,10 @@ void addGenCommand(CLI::App& app) {
   gen->add_flag("--json", o.json, "print the totals as a JSON object on stdout");
   gen->add_flag("-q,--quiet", o.quiet, "no summary or progress on stderr");
   gen->add_option("--batch", o.batch, "datagrams per sendmmsg() call")->capture_default_str();
+  gen->add_flag("--gso", o.gso,
+                "hand runs of equal-size datagrams to the kernel as one UDP GSO send (Linux "
+                "4.18+): receivers see the same datagrams, the sender spends far less CPU (load "
+                "tests on the collector's own machine); falls back to plain sends when refused");
   gen->callback([args] {
     std::string errors = finish(*args);
     if (!errors.empty()) {

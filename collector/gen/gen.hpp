@@ -124,6 +124,7 @@ struct GenOptions {
   bool json = false;     // JSON totals on stdout
   bool quiet = false;    // no human summary or progress on stderr
   uint32_t batch = 64;   // datagrams per sendmmsg call
+  bool gso = false;      // send runs of equal-size datagrams as UDP GSO super-datagrams
 };
 
 // Checks `options` and fills defaults (nets, ports, protocols, port). Returns "" when usable,
