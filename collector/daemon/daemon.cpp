@@ -413,6 +413,7 @@ class Daemon {
           ingest_->refreshStats();
           auto t = ingest_->totals();
           nlohmann::json ingest = {{"datagrams", t.datagrams},
+                                   {"gro_datagrams", t.gro_datagrams},
                                    {"bytes", t.bytes},
                                    {"records", t.records},
                                    {"counter_samples", t.counter_samples},

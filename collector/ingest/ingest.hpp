@@ -53,6 +53,7 @@ struct IngestOptions {
 
 struct ShardStats {
   uint64_t datagrams = 0;        // datagrams read from the sockets
+  uint64_t gro_datagrams = 0;    // of which arrived several to a buffer (UDP GRO)
   uint64_t bytes = 0;            // UDP payload bytes
   uint64_t denied = 0;           // dropped: exporter not in collector.allow
   uint64_t truncated = 0;        // dropped: larger than the receive buffer (MSG_TRUNC)

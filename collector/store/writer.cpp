@@ -12,7 +12,9 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -30,6 +32,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kStripes = 4;
+constexpr uint64_t kRowBytes = sizeof(FlowRecord) + sizeof(uint64_t);  // a queued row (RowBlock)
 constexpr auto kErrorLogInterval = std::chrono::seconds(10);
 // Backlog (bytes of rows waiting, as a fraction of queue_bytes) at which the writer compresses
 // faster than configured: zstd -> lz4 from 1/8, no compression from 3/8 (64 MiB queue: ~3 and ~8
@@ -141,9 +144,103 @@ RetentionResult enforceRetention(const std::string& path, uint64_t max_age_ms, u
   return r;
 }
 
+// One block sorted and encoded, ready to be written: the CPU part of writing a block, which the
+// writer thread and its helper do for two blocks at once when rows wait (see Impl::loop).
+struct EncodedBlock {
+  EncodedBlock(StoreOptions::Compression codec, int level) : enc(codec, level), codec_now(codec) {}
+
+  format::BlockEncoder enc;
+  StoreOptions::Compression codec_now;  // what enc uses now
+  FlowColumns cols;                     // the block, sorted (reused: no allocation per block)
+  std::vector<uint32_t> order;
+  std::vector<uint8_t> frame;
+  format::IndexEntry entry;  // summary filled; offset and length when written
+  bool fast = false;         // encoded with a faster codec than configured
+
+  // Sorts rows [from, to) by first_ns (ties keep their order) into `cols` and encodes them.
+  void encode(const RowBlock& rows, size_t from, size_t to, StoreOptions::Compression codec,
+              bool faster) {
+    if (codec != codec_now) {
+      enc.setCodec(codec);
+      codec_now = codec;
+    }
+    fast = faster;
+    const size_t n = to - from;
+    format::stableOrder({rows.times.data() + from, n}, order);
+    for (uint32_t& o : order) {
+      o += static_cast<uint32_t>(from);
+    }
+    cols.assign(rows.rows, order);
+    entry = format::IndexEntry{};
+    if (cols.empty()) {
+      frame.clear();
+      return;
+    }
+    entry.summary.compute(cols);
+    enc.encode(cols, frame, &entry.summary);
+  }
+};
+
+// A second thread that runs one job (encoding a block) while the writer thread does another.
+class EncodeHelper {
+ public:
+  EncodeHelper() : thread_([this] { run(); }) {}
+  ~EncodeHelper() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  EncodeHelper(const EncodeHelper&) = delete;
+  EncodeHelper& operator=(const EncodeHelper&) = delete;
+
+  // Runs `job` on the helper thread; wait() for it before touching what it uses.
+  void start(std::function<void()> job) {
+    {
+      std::lock_guard lk(mu_);
+      job_ = std::move(job);
+      busy_ = true;
+    }
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return !busy_; });
+  }
+
+ private:
+  void run() {
+    std::unique_lock lk(mu_);
+    while (true) {
+      cv_.wait(lk, [&] { return stop_ || job_; });
+      if (!job_) {
+        return;  // stop_
+      }
+      auto job = std::move(job_);
+      job_ = nullptr;
+      lk.unlock();
+      job();
+      lk.lock();
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<void()> job_;
+  bool busy_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: started once the rest is set up
+};
+
 struct Writer::Impl {
   explicit Impl(StoreOptions o)
-      : opts(std::move(o)), enc(opts.compression, opts.zstd_level), codec_now(opts.compression) {}
+      : opts(std::move(o)),
+        blocks{EncodedBlock(opts.compression, opts.zstd_level),
+               EncodedBlock(opts.compression, opts.zstd_level)} {}
 
   // ---- shared state ----
   StoreOptions opts;
@@ -176,12 +273,8 @@ struct Writer::Impl {
   WriterStats published;  // guarded by smu
 
   // ---- writer thread state ----
-  format::BlockEncoder enc;
-  StoreOptions::Compression codec_now;  // what enc uses now (see pickCodec)
-  bool fast_now = false;
-  std::vector<uint8_t> frame;
-  FlowColumns cols;  // the block being written, sorted (reused: no allocation per block)
-  std::vector<uint32_t> order;
+  std::array<EncodedBlock, 2> blocks;    // [0] the writer thread's, [1] the helper's
+  std::unique_ptr<EncodeHelper> helper;  // started when two blocks first wait
   int fd = -1;
   std::string open_path;
   std::string final_path;
@@ -204,7 +297,7 @@ struct Writer::Impl {
   uint64_t errors_unlogged = 0;
 
   void enqueue(RowBlock&& block) {
-    const uint64_t bytes = block.size() * (sizeof(FlowRecord) + sizeof(uint64_t));
+    const uint64_t bytes = block.size() * kRowBytes;
     {
       std::lock_guard lk(qmu);
       if (running && queue_bytes + bytes <= opts.queue_bytes) {
@@ -292,41 +385,30 @@ struct Writer::Impl {
   // The bytes of rows waiting (this block included) decide the codec: the configured one
   // normally, a faster one when the writer is behind (see kFastEighths), so that a burst costs
   // bytes on disk instead of dropped rows.
-  void pickCodec(uint64_t backlog_bytes) {
+  StoreOptions::Compression codecFor(uint64_t backlog_bytes) const {
     using C = StoreOptions::Compression;
-    C want = opts.compression;
     const uint64_t eighths = backlog_bytes * 8 / std::max<uint64_t>(1, opts.queue_bytes);
     if (eighths >= kRawEighths) {
-      want = C::kNone;
-    } else if (eighths >= kFastEighths && want == C::kZstd) {
-      want = C::kLz4;
+      return C::kNone;
     }
-    if (want != codec_now) {
-      enc.setCodec(want);
-      codec_now = want;
+    if (eighths >= kFastEighths && opts.compression == C::kZstd) {
+      return C::kLz4;
     }
-    fast_now = want != opts.compression;
+    return opts.compression;
   }
 
-  // Sorts rows [from, to) by first_ns (ties keep their order) into `cols` and writes them.
-  void writeRows(const RowBlock& rows, size_t from, size_t to) {
-    const size_t n = to - from;
-    format::stableOrder({rows.times.data() + from, n}, order);
-    for (uint32_t& o : order) {
-      o += static_cast<uint32_t>(from);
-    }
-    cols.assign(rows.rows, order);
-    writeBlock(cols);
+  // Sorts rows [from, to) by first_ns (ties keep their order), encodes and writes them.
+  void writeRows(const RowBlock& rows, size_t from, size_t to, StoreOptions::Compression codec) {
+    blocks[0].encode(rows, from, to, codec, codec != opts.compression);
+    writeBlock(blocks[0]);
   }
 
-  // `c` is sorted by first_ns (writeRows' order).
-  void writeBlock(const FlowColumns& c) {
+  void writeBlock(EncodedBlock& b) {
+    const FlowColumns& c = b.cols;
     if (c.empty()) {
       return;
     }
-    format::IndexEntry e;
-    e.summary.compute(c);
-    enc.encode(c, frame, &e.summary);
+    format::IndexEntry& e = b.entry;
     if (fd >= 0 && wallNs() / 1000000 >= partition_end_ms) {
       seal();  // a block belongs to the segment of the interval it is written in
     }
@@ -334,7 +416,7 @@ struct Writer::Impl {
       dropped += c.size();
       return;
     }
-    if (!io::pwriteAll(fd, frame.data(), frame.size(), offset)) {
+    if (!io::pwriteAll(fd, b.frame.data(), b.frame.size(), offset)) {
       int err = errno;
       // Cut off the partial block so the file stays a valid prefix; a failure here is harmless
       // (readers stop at the first bad block) and the next block overwrites it anyway.
@@ -345,8 +427,8 @@ struct Writer::Impl {
     }
     succeeded();
     e.offset = offset;
-    e.length = static_cast<uint32_t>(frame.size());
-    offset += frame.size();
+    e.length = static_cast<uint32_t>(b.frame.size());
+    offset += b.frame.size();
     const uint64_t lo = c.first_ns.front();
     const uint64_t hi = c.first_ns.back();
     if (footer.rows == 0) {
@@ -360,7 +442,7 @@ struct Writer::Impl {
     footer.blocks.push_back(e);
     rows_written += c.size();
     ++blocks_written;
-    blocks_fast += fast_now ? 1 : 0;
+    blocks_fast += b.fast ? 1 : 0;
     dirty = true;
   }
 
@@ -573,7 +655,8 @@ struct Writer::Impl {
     }
     const size_t n = merged.size();
     for (size_t from = 0; from < n; from += opts.block_rows) {
-      writeRows(merged, from, std::min<size_t>(n, from + opts.block_rows));
+      // Partial blocks (flushes) use the configured codec.
+      writeRows(merged, from, std::min<size_t>(n, from + opts.block_rows), opts.compression);
     }
   }
 
@@ -603,20 +686,40 @@ struct Writer::Impl {
       }
       uint64_t pending = 0;  // bytes of the rows in `work` not written yet
       for (const auto& b : work) {
-        pending += b.size() * (sizeof(FlowRecord) + sizeof(uint64_t));
+        pending += b.size() * kRowBytes;
       }
-      for (auto& b : work) {
+      for (size_t k = 0; k < work.size();) {
         uint64_t queued = 0;
         {
           std::lock_guard lk(qmu);
           queued = queue_bytes;
         }
-        pickCodec(pending + queued);
-        pending -= b.size() * (sizeof(FlowRecord) + sizeof(uint64_t));
-        writeRows(b, 0, b.size());
-        b.clear();
+        const auto codec = codecFor(pending + queued);
+        pending -= work[k].size() * kRowBytes;
+        if (k + 1 == work.size()) {
+          writeRows(work[k], 0, work[k].size(), codec);
+          work[k].clear();
+          ++k;
+          continue;
+        }
+        // Rows wait: the helper sorts and encodes the next block while this thread sorts,
+        // encodes and writes this one; the two are written in order.
+        const auto next_codec = codecFor(pending + queued);
+        pending -= work[k + 1].size() * kRowBytes;
+        if (!helper) {
+          helper = std::make_unique<EncodeHelper>();
+        }
+        const RowBlock& next = work[k + 1];
+        helper->start([this, &next, next_codec] {
+          blocks[1].encode(next, 0, next.size(), next_codec, next_codec != opts.compression);
+        });
+        writeRows(work[k], 0, work[k].size(), codec);
+        helper->wait();
+        writeBlock(blocks[1]);
+        work[k].clear();
+        work[k + 1].clear();
+        k += 2;
       }
-      pickCodec(0);  // partial blocks (flushes) use the configured codec
       {
         std::lock_guard lk(qmu);
         while (!work.empty() && spare.size() < kMaxSpare) {
@@ -639,6 +742,7 @@ struct Writer::Impl {
       retention = retention || sealed_one;
       sealed_one = false;
       if (stop) {
+        helper.reset();
         seal();
         publish();
         std::lock_guard lk(qmu);
