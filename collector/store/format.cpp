@@ -1084,10 +1084,22 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
   put<uint32_t>(frame, 0);
   put<uint32_t>(frame, static_cast<uint32_t>(rows));
   put<uint16_t>(frame, static_cast<uint16_t>(kColumnCount));
-  put<uint8_t>(frame, 1);  // sorted by first_ns
+  // The writer sorts blocks by first_ns, except while it is behind (see Writer).
+  const bool sorted = std::is_sorted(c.first_ns.begin(), c.first_ns.end());
+  uint64_t lo = 0;
+  uint64_t hi = 0;
+  if (sorted && rows > 0) {
+    lo = c.first_ns.front();
+    hi = c.first_ns.back();
+  } else if (rows > 0) {
+    const auto [mn, mx] = std::minmax_element(c.first_ns.begin(), c.first_ns.end());
+    lo = *mn;
+    hi = *mx;
+  }
+  put<uint8_t>(frame, sorted ? 1 : 0);
   put<uint8_t>(frame, 0);
-  put<uint64_t>(frame, rows ? c.first_ns.front() : 0);
-  put<uint64_t>(frame, rows ? c.first_ns.back() : 0);
+  put<uint64_t>(frame, lo);
+  put<uint64_t>(frame, hi);
   const size_t table_at = frame.size();
   frame.resize(table_at + entry_len * kColumnCount + (v3 ? 4 : 0));
   packed_.clear();

@@ -31,7 +31,8 @@
 //  12  u32 reserved       16  body ...                   end-4: u32 crc32c of bytes [0, end-4)
 // Readers skip frames of unknown type or version (ScanStats.unknown_blocks), never fail on them.
 //
-// Flow block body (type 1, version 1 to 4): a FlowColumns batch, rows sorted by first_ns
+// Flow block body (type 1, version 1 to 4): a FlowColumns batch, rows sorted by first_ns (the
+// writer leaves blocks in arrival order while it is behind; flags bit 1 says which)
 //   0  u32 rows    4  u16 column count n    6  u8 flags (1 = sorted by first_ns)   7 u8 reserved
 //   8  u64 min first_ns    16  u64 max first_ns
 //  24  n x column entry (E = 12 B, version 3: 16 B): u8 column id (nc::Column), u8 codec (0 none,

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <stdexcept>
 #include <thread>
 
@@ -34,9 +35,10 @@ namespace fs = std::filesystem;
 constexpr size_t kStripes = 4;
 constexpr uint64_t kRowBytes = sizeof(FlowRecord) + sizeof(uint64_t);  // a queued row (RowBlock)
 constexpr auto kErrorLogInterval = std::chrono::seconds(10);
-// Backlog (bytes of rows waiting, as a fraction of queue_bytes) at which the writer compresses
-// faster than configured: zstd -> lz4 from 1/8, no compression from 3/8 (64 MiB queue: ~3 and ~8
-// blocks of 16384 rows). Rows are only dropped when the queue is full.
+// Backlog (bytes of rows waiting, as a fraction of queue_bytes) at which the writer works faster
+// than configured: from 1/8 blocks stay in arrival order and zstd gives way to lz4, from 3/8 to
+// no compression (64 MiB queue: ~3 and ~8 blocks of 16384 rows). Rows are only dropped when the
+// queue is full.
 constexpr uint64_t kFastEighths = 1;
 constexpr uint64_t kRawEighths = 3;
 
@@ -157,16 +159,22 @@ struct EncodedBlock {
   format::IndexEntry entry;  // summary filled; offset and length when written
   bool fast = false;         // encoded with a faster codec than configured
 
-  // Sorts rows [from, to) by first_ns (ties keep their order) into `cols` and encodes them.
+  // Sorts rows [from, to) by first_ns (ties keep their order; in arrival order if !sort) into
+  // `cols` and encodes them.
   void encode(const RowBlock& rows, size_t from, size_t to, StoreOptions::Compression codec,
-              bool faster) {
+              bool faster, bool sort) {
     if (codec != codec_now) {
       enc.setCodec(codec);
       codec_now = codec;
     }
     fast = faster;
     const size_t n = to - from;
-    format::stableOrder({rows.times.data() + from, n}, order);
+    if (sort) {
+      format::stableOrder({rows.times.data() + from, n}, order);
+    } else {
+      order.resize(n);
+      std::iota(order.begin(), order.end(), uint32_t{0});
+    }
     for (uint32_t& o : order) {
       o += static_cast<uint32_t>(from);
     }
@@ -181,11 +189,12 @@ struct EncodedBlock {
   }
 };
 
-// A second thread that runs one job (encoding a block) while the writer thread does another.
-class EncodeHelper {
+// A thread that runs one job at a time for the writer thread: encoding a second block, or an
+// fdatasync that would otherwise stall the writer.
+class Worker {
  public:
-  EncodeHelper() : thread_([this] { run(); }) {}
-  ~EncodeHelper() {
+  Worker() : thread_([this] { run(); }) {}
+  ~Worker() {
     {
       std::lock_guard lk(mu_);
       stop_ = true;
@@ -193,8 +202,8 @@ class EncodeHelper {
     cv_.notify_all();
     thread_.join();
   }
-  EncodeHelper(const EncodeHelper&) = delete;
-  EncodeHelper& operator=(const EncodeHelper&) = delete;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
 
   // Runs `job` on the helper thread; wait() for it before touching what it uses.
   void start(std::function<void()> job) {
@@ -208,6 +217,10 @@ class EncodeHelper {
   void wait() {
     std::unique_lock lk(mu_);
     cv_.wait(lk, [&] { return !busy_; });
+  }
+  bool busy() {
+    std::lock_guard lk(mu_);
+    return busy_;
   }
 
  private:
@@ -273,8 +286,11 @@ struct Writer::Impl {
   WriterStats published;  // guarded by smu
 
   // ---- writer thread state ----
-  std::array<EncodedBlock, 2> blocks;    // [0] the writer thread's, [1] the helper's
-  std::unique_ptr<EncodeHelper> helper;  // started when two blocks first wait
+  std::array<EncodedBlock, 2> blocks;  // [0] the writer thread's, [1] the helper's
+  std::unique_ptr<Worker> helper;      // encodes every other block while blocks wait
+  std::unique_ptr<Worker> syncer;      // the periodic fdatasync of the open segment
+  std::atomic<int> sync_errno{0};      // of the syncer's last fdatasync
+  std::string sync_path;               // the file it synced
   int fd = -1;
   std::string open_path;
   std::string final_path;
@@ -382,24 +398,34 @@ struct Writer::Impl {
     return true;
   }
 
-  // The bytes of rows waiting (this block included) decide the codec: the configured one
-  // normally, a faster one when the writer is behind (see kFastEighths), so that a burst costs
-  // bytes on disk instead of dropped rows.
-  StoreOptions::Compression codecFor(uint64_t backlog_bytes) const {
+  // How a block is written. The bytes of rows waiting (this block included) decide: sorted by
+  // time and with the configured codec normally; when the writer is behind (see kFastEighths),
+  // in arrival order (no sort, and a sequential instead of a random read of the rows) and with a
+  // faster codec, so that a burst costs bytes on disk instead of dropped rows.
+  struct Mode {
+    StoreOptions::Compression codec;
+    bool sort = true;
+    bool fast = false;
+  };
+  Mode modeFor(uint64_t backlog_bytes) const {
     using C = StoreOptions::Compression;
     const uint64_t eighths = backlog_bytes * 8 / std::max<uint64_t>(1, opts.queue_bytes);
+    Mode m{opts.compression};
+    if (eighths >= kFastEighths) {
+      m.sort = false;
+      m.fast = true;
+      if (opts.compression == C::kZstd) {
+        m.codec = C::kLz4;
+      }
+    }
     if (eighths >= kRawEighths) {
-      return C::kNone;
+      m.codec = C::kNone;
     }
-    if (eighths >= kFastEighths && opts.compression == C::kZstd) {
-      return C::kLz4;
-    }
-    return opts.compression;
+    return m;
   }
 
-  // Sorts rows [from, to) by first_ns (ties keep their order), encodes and writes them.
-  void writeRows(const RowBlock& rows, size_t from, size_t to, StoreOptions::Compression codec) {
-    blocks[0].encode(rows, from, to, codec, codec != opts.compression);
+  void writeRows(const RowBlock& rows, size_t from, size_t to, const Mode& m) {
+    blocks[0].encode(rows, from, to, m.codec, m.fast, m.sort);
     writeBlock(blocks[0]);
   }
 
@@ -429,8 +455,8 @@ struct Writer::Impl {
     e.offset = offset;
     e.length = static_cast<uint32_t>(b.frame.size());
     offset += b.frame.size();
-    const uint64_t lo = c.first_ns.front();
-    const uint64_t hi = c.first_ns.back();
+    const uint64_t lo = e.summary[Column::first_ns].min;
+    const uint64_t hi = e.summary[Column::first_ns].max;
     if (footer.rows == 0) {
       footer.min_first_ns = lo;
       footer.max_first_ns = hi;
@@ -447,6 +473,7 @@ struct Writer::Impl {
   }
 
   void syncOpen() {
+    finishSync();
     if (fd >= 0 && dirty) {
       if (::fdatasync(fd) != 0) {
         fail("fdatasync " + open_path, errno);
@@ -455,11 +482,43 @@ struct Writer::Impl {
     }
   }
 
+  // The periodic sync: the syncer thread runs the fdatasync while this thread goes on encoding
+  // and writing (one takes ~50 ms on a slow disk, about what a 64 MiB queue holds at full rate).
+  // While one runs, the next waits for the next period.
+  void syncOpenInBackground() {
+    reapSync();
+    if (fd < 0 || !dirty || (syncer && syncer->busy())) {
+      return;
+    }
+    if (!syncer) {
+      syncer = std::make_unique<Worker>();
+    }
+    sync_path = open_path;
+    syncer->start([this, f = fd] { sync_errno = ::fdatasync(f) != 0 ? errno : 0; });
+    dirty = false;
+  }
+  // Reports the error of a finished background sync.
+  void reapSync() {
+    if (syncer && !syncer->busy()) {
+      if (const int err = sync_errno.exchange(0); err != 0) {
+        fail("fdatasync " + sync_path, err);
+      }
+    }
+  }
+  // Waits for a background sync (before its file is closed, and for flush()).
+  void finishSync() {
+    if (syncer) {
+      syncer->wait();
+      reapSync();
+    }
+  }
+
   // Writes footer + trailer, fsyncs, renames to `.ncseg`, fsyncs the directory.
   void seal() {
     if (fd < 0) {
       return;
     }
+    finishSync();
     if (footer.blocks.empty()) {
       ::close(fd);
       fd = -1;
@@ -656,7 +715,7 @@ struct Writer::Impl {
     const size_t n = merged.size();
     for (size_t from = 0; from < n; from += opts.block_rows) {
       // Partial blocks (flushes) use the configured codec.
-      writeRows(merged, from, std::min<size_t>(n, from + opts.block_rows), opts.compression);
+      writeRows(merged, from, std::min<size_t>(n, from + opts.block_rows), Mode{opts.compression});
     }
   }
 
@@ -694,26 +753,26 @@ struct Writer::Impl {
           std::lock_guard lk(qmu);
           queued = queue_bytes;
         }
-        const auto codec = codecFor(pending + queued);
+        const Mode mode = modeFor(pending + queued);
         pending -= work[k].size() * kRowBytes;
         if (k + 1 == work.size()) {
-          writeRows(work[k], 0, work[k].size(), codec);
+          writeRows(work[k], 0, work[k].size(), mode);
           work[k].clear();
           ++k;
           continue;
         }
         // Rows wait: the helper sorts and encodes the next block while this thread sorts,
         // encodes and writes this one; the two are written in order.
-        const auto next_codec = codecFor(pending + queued);
+        const Mode next_mode = modeFor(pending + queued);
         pending -= work[k + 1].size() * kRowBytes;
         if (!helper) {
-          helper = std::make_unique<EncodeHelper>();
+          helper = std::make_unique<Worker>();
         }
         const RowBlock& next = work[k + 1];
-        helper->start([this, &next, next_codec] {
-          blocks[1].encode(next, 0, next.size(), next_codec, next_codec != opts.compression);
+        helper->start([this, &next, next_mode] {
+          blocks[1].encode(next, 0, next.size(), next_mode.codec, next_mode.fast, next_mode.sort);
         });
-        writeRows(work[k], 0, work[k].size(), codec);
+        writeRows(work[k], 0, work[k].size(), mode);
         helper->wait();
         writeBlock(blocks[1]);
         work[k].clear();
@@ -730,11 +789,15 @@ struct Writer::Impl {
       work.clear();
       const auto now = Clock::now();
       bool flushed_now = false;
-      if (now >= next_flush || req > flush_done || stop) {
+      if (req > flush_done || stop) {
         writePartials();
-        syncOpen();
+        syncOpen();  // flush() returns once the rows are on disk
         next_flush = now + flush_every;
         flushed_now = true;
+      } else if (now >= next_flush) {
+        writePartials();
+        syncOpenInBackground();
+        next_flush = now + flush_every;
       }
       if (fd >= 0 && wallNs() / 1000000 >= partition_end_ms) {
         seal();
@@ -744,6 +807,7 @@ struct Writer::Impl {
       if (stop) {
         helper.reset();
         seal();
+        syncer.reset();
         publish();
         std::lock_guard lk(qmu);
         running = false;
