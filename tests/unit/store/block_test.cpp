@@ -716,6 +716,100 @@ TEST(block, ProjectedScanMatchesFullScan) {
   check("sealed segment");
 }
 
+// Blocks left in arrival order (the writer does so while behind) say so in their flags, carry
+// their true time range (not their first and last rows'), and read back right through every
+// path of a time-windowed scan: pruning by the block's range, trimming, late selection.
+TEST(block, UnsortedBlocksKeepTheirOrderAndTrueTimeRange) {
+  test::TempDir dir("store-unsorted");
+  auto rs = flows(4000, 5, kBase);  // times at random over 60 s
+  format::FileHeader h;
+  h.column_count = kColumnCount;
+  auto bytes = format::encodeHeader(h);
+  format::BlockEncoder enc(StoreOptions::Compression::kLz4, 1);
+  for (size_t at = 0; at < rs.size(); at += 1000) {
+    // Each block's first and last rows are neither its earliest nor its latest.
+    std::vector<FlowRecord> part(rs.begin() + static_cast<ptrdiff_t>(at),
+                                 rs.begin() + static_cast<ptrdiff_t>(at + 1000));
+    auto [mn, mx] = std::minmax_element(part.begin(), part.end(),
+                                        [](auto& a, auto& b) { return a.first_ns < b.first_ns; });
+    const uint64_t lo = mn->first_ns;
+    const uint64_t hi = mx->first_ns;
+    part.front().first_ns = lo + 1;
+    part.back().first_ns = hi - 1;
+    std::copy(part.begin(), part.end(), rs.begin() + static_cast<ptrdiff_t>(at));
+    FlowColumns c;
+    c.append(part);
+    std::vector<uint8_t> frame;
+    enc.encode(c, frame);
+    EXPECT_EQ(frame[format::kFrameHeaderSize + 6], 0) << "flags: not sorted";
+    format::FlowBlockInfo info;
+    ASSERT_TRUE(format::peekFlowBlock(frame, info, nullptr));
+    EXPECT_EQ(info.min_first_ns, lo);
+    EXPECT_EQ(info.max_first_ns, hi);
+    format::BlockDecoder dec;
+    FlowColumns back;
+    std::string why;
+    ASSERT_TRUE(dec.decode(frame, back, &why)) << why;
+    EXPECT_EQ(rowsOf(back), rowsOf(c)) << "arrival order kept";
+    bytes.insert(bytes.end(), frame.begin(), frame.end());
+  }
+  std::ofstream(dir.path() / "flows-20270101T000000.000Z.ncseg.open", std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
+  // Windows that take the extremes of blocks and cut through them.
+  std::vector<std::pair<uint64_t, uint64_t>> windows = {{0, UINT64_MAX}};
+  for (size_t at = 0; at < rs.size(); at += 1000) {
+    uint64_t lo = UINT64_MAX;
+    uint64_t hi = 0;
+    for (size_t i = at; i < at + 1000; ++i) {
+      lo = std::min(lo, rs[i].first_ns);
+      hi = std::max(hi, rs[i].first_ns);
+    }
+    windows.emplace_back(lo, lo + 1);
+    windows.emplace_back(hi, hi + 1);
+    windows.emplace_back(lo + (hi - lo) / 3, hi - (hi - lo) / 3);
+  }
+  for (auto [since, until] : windows) {
+    std::vector<std::string> want;
+    for (const auto& r : rs) {
+      if (r.first_ns >= since && r.first_ns < until && r.dst_port == 443) {
+        want.push_back(key(r));
+      }
+    }
+    std::sort(want.begin(), want.end());
+    for (bool late : {false, true}) {
+      ScanRequest req;
+      req.since_ns = since;
+      req.until_ns = until;
+      if (late) {
+        addColumn(req.select_columns, Column::dst_port);
+        req.select = [&](const FlowColumns& b, size_t begin, size_t end, bool in_window,
+                         std::vector<uint32_t>& keep) {
+          for (size_t i = begin; i < end; ++i) {
+            if (b.dst_port[i] == 443 &&
+                (in_window || (b.first_ns[i] >= since && b.first_ns[i] < until))) {
+              keep.push_back(static_cast<uint32_t>(i));
+            }
+          }
+        };
+      }
+      std::mutex mu;
+      std::vector<std::string> got;
+      Reader(dir.path().string()).scan(req, [&](const FlowColumns& c, unsigned) {
+        std::lock_guard lk(mu);
+        for (size_t i = 0; i < c.size(); ++i) {
+          if (late || c.dst_port[i] == 443) {
+            got.push_back(key(c.row(i)));
+          }
+        }
+      });
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, want) << "window [" << since - kBase << ", " << until - kBase << ")"
+                           << (late ? " late" : "");
+    }
+  }
+}
+
 // A segment written with version-1 blocks (before the version-2 transforms) reads the same.
 TEST(block, Version1SegmentStillReads) {
   test::TempDir dir("store-v1");
