@@ -83,12 +83,33 @@ void rangeOf(const std::vector<T>& v, ColumnStats& s) {
   if (v.empty()) {
     return;
   }
-  // In T's width, in locals: the loop vectorizes.
   T mn = v[0];
   T mx = v[0];
-  for (const T& x : v) {
-    mn = x < mn ? x : mn;
-    mx = x > mx ? x : mx;
+  if constexpr (sizeof(T) == 8) {
+    // No 64-bit vector compare in baseline x86-64: four independent chains of scalar compares
+    // instead of one (each compare waits for the one before it in a chain).
+    T lo[4] = {mn, mn, mn, mn};
+    T hi[4] = {mx, mx, mx, mx};
+    const size_t n = v.size();
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      for (size_t k = 0; k < 4; ++k) {
+        lo[k] = v[i + k] < lo[k] ? v[i + k] : lo[k];
+        hi[k] = v[i + k] > hi[k] ? v[i + k] : hi[k];
+      }
+    }
+    for (; i < n; ++i) {
+      lo[0] = v[i] < lo[0] ? v[i] : lo[0];
+      hi[0] = v[i] > hi[0] ? v[i] : hi[0];
+    }
+    mn = std::min(std::min(lo[0], lo[1]), std::min(lo[2], lo[3]));
+    mx = std::max(std::max(hi[0], hi[1]), std::max(hi[2], hi[3]));
+  } else {
+    // In T's width, in locals: the loop vectorizes.
+    for (const T& x : v) {
+      mn = x < mn ? x : mn;
+      mx = x > mx ? x : mx;
+    }
   }
   s.min = std::min<uint64_t>(s.min, static_cast<uint64_t>(mn));
   s.max = std::max<uint64_t>(s.max, static_cast<uint64_t>(mx));
@@ -111,6 +132,33 @@ inline Addr128 toWords(const IpAddr& a) {
 void rangeOf(const std::vector<IpAddr>& v, ColumnStats& s) {
   if (v.empty()) {
     return;
+  }
+  {
+    // Usually every address is IPv4-mapped (::ffff:a.b.c.d): their order is that of the IPv4
+    // addresses, one 32-bit compare each.
+    uint64_t not_v4 = 0;
+    uint32_t mn = UINT32_MAX;
+    uint32_t mx = 0;
+    for (const IpAddr& a : v) {
+      uint64_t w0;
+      uint32_t w2;
+      uint32_t w3;
+      std::memcpy(&w0, a.bytes.data(), 8);
+      std::memcpy(&w2, a.bytes.data() + 8, 4);
+      std::memcpy(&w3, a.bytes.data() + 12, 4);
+      static constexpr uint8_t kMapped[4] = {0, 0, 0xff, 0xff};
+      uint32_t mapped;
+      std::memcpy(&mapped, kMapped, 4);
+      not_v4 |= w0 | (w2 ^ mapped);
+      const uint32_t x = __builtin_bswap32(w3);
+      mn = x < mn ? x : mn;
+      mx = x > mx ? x : mx;
+    }
+    if (not_v4 == 0) {
+      s.amin = IpAddr::fromV4(mn);
+      s.amax = IpAddr::fromV4(mx);
+      return;
+    }
   }
   size_t imin = 0;
   size_t imax = 0;

@@ -1135,10 +1135,10 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
       put<uint64_t>(packed_, plan.mult);
     }
     const size_t stream_at = packed_.size();
-    uint8_t codec =
-        (plan.xf & (kConstant | kBits)) || (v4 && kHotColumn[id] && codec_ == kCodecZstd)
-            ? uint8_t{kCodecNone}
-            : codec_;
+    uint8_t codec = (plan.xf & (kConstant | kBits)) ||
+                            (v4 && kHotColumn[id] && (codec_ == kCodecZstd || hot_raw_))
+                        ? uint8_t{kCodecNone}
+                        : codec_;
     size_t enc_len = 0;
     if (codec == kCodecZstd && raw_len > 0) {
       packed_.resize(stream_at + ZSTD_compressBound(raw_len));

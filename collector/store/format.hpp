@@ -80,7 +80,8 @@
 // Encoder policy (not a format rule; readers accept any codec per column): the Writer keeps a
 // column raw (codec 0) when its codec would not make it smaller, and with zstd also when zstd
 // saves less than a fifth of the raw stream. The columns most queries read (times, packets,
-// bytes, addresses, ports, protocol) are never zstd-compressed, and one-byte ones among them are
+// bytes, addresses, ports, protocol) are never zstd-compressed (nor lz4-compressed while the
+// writer is behind: BlockEncoder::setHotColumnsRaw), and one-byte ones among them are
 // bit-packed (0x80) when they fit 4 bits or a 16-entry dictionary: decoding zstd streams was
 // about a quarter of a filtered query's time for 2-3 bytes a flow (block version 4).
 //
@@ -235,11 +236,16 @@ class BlockEncoder {
   // Block version to write: 4 (default), or an older one (tests and benchmarks use them to check
   // that old segments still read, and to compare).
   void setVersion(uint16_t version) { version_ = version; }
+  // Leaves the hot columns (times, counters, addresses, ports, protocol) uncompressed whatever
+  // the codec (block version 4; with zstd they always are): the writer does so while behind,
+  // when lz4 on every column would cost more than zstd on the cold ones.
+  void setHotColumnsRaw(bool raw) { hot_raw_ = raw; }
 
  private:
   uint8_t codec_;
   int level_;
   uint16_t version_;
+  bool hot_raw_ = false;
   ZSTD_CCtx_s* zctx_ = nullptr;
   std::vector<uint64_t> wide_;
   std::vector<uint8_t> tmp_;

@@ -167,6 +167,7 @@ struct EncodedBlock {
       enc.setCodec(codec);
       codec_now = codec;
     }
+    enc.setHotColumnsRaw(faster);
     fast = faster;
     const size_t n = to - from;
     if (sort) {
@@ -189,12 +190,12 @@ struct EncodedBlock {
   }
 };
 
-// A thread that runs one job at a time for the writer thread: encoding a second block, or an
-// fdatasync that would otherwise stall the writer.
+// A thread that runs jobs for the writer thread, one at a time and in the order given: encoding
+// a second block, or file syncs and renames that would otherwise stall the writer.
 class Worker {
  public:
   Worker() : thread_([this] { run(); }) {}
-  ~Worker() {
+  ~Worker() {  // runs the jobs still queued first
     {
       std::lock_guard lk(mu_);
       stop_ = true;
@@ -205,46 +206,46 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Runs `job` on the helper thread; wait() for it before touching what it uses.
+  // Queues `job`; wait() for it before touching what it uses.
   void start(std::function<void()> job) {
     {
       std::lock_guard lk(mu_);
-      job_ = std::move(job);
-      busy_ = true;
+      jobs_.push_back(std::move(job));
     }
     cv_.notify_all();
   }
   void wait() {
     std::unique_lock lk(mu_);
-    cv_.wait(lk, [&] { return !busy_; });
+    cv_.wait(lk, [&] { return jobs_.empty() && !running_; });
   }
   bool busy() {
     std::lock_guard lk(mu_);
-    return busy_;
+    return running_ || !jobs_.empty();
   }
 
  private:
   void run() {
     std::unique_lock lk(mu_);
     while (true) {
-      cv_.wait(lk, [&] { return stop_ || job_; });
-      if (!job_) {
+      cv_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
+      if (jobs_.empty()) {
         return;  // stop_
       }
-      auto job = std::move(job_);
-      job_ = nullptr;
+      auto job = std::move(jobs_.front());
+      jobs_.pop_front();
+      running_ = true;
       lk.unlock();
       job();
       lk.lock();
-      busy_ = false;
+      running_ = false;
       cv_.notify_all();
     }
   }
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::function<void()> job_;
-  bool busy_ = false;
+  std::deque<std::function<void()>> jobs_;
+  bool running_ = false;
   bool stop_ = false;
   std::thread thread_;  // last: started once the rest is set up
 };
@@ -288,9 +289,24 @@ struct Writer::Impl {
   // ---- writer thread state ----
   std::array<EncodedBlock, 2> blocks;  // [0] the writer thread's, [1] the helper's
   std::unique_ptr<Worker> helper;      // encodes every other block while blocks wait
-  std::unique_ptr<Worker> syncer;      // the periodic fdatasync of the open segment
-  std::atomic<int> sync_errno{0};      // of the syncer's last fdatasync
-  std::string sync_path;               // the file it synced
+  // Syncs, seals and renames segment files in the background (see syncOpenInBackground, seal).
+  std::unique_ptr<Worker> syncer;
+  struct FileResult {  // what a syncer job did, for the writer thread to take in (reapSync)
+    std::string what;  // "" = done; else the failed operation and file, for fail()
+    int err = 0;
+    std::string sealed_path;  // a segment sealed under this name
+    SealedInfo info;
+    bool orphan = false;  // a segment left `.open` by a failed seal: sealed again later
+  };
+  static FileResult failure(std::string what, int err, bool orphan = false) {
+    FileResult r;
+    r.what = std::move(what);
+    r.err = err;
+    r.orphan = orphan;
+    return r;
+  }
+  std::mutex results_mu;
+  std::vector<FileResult> results;  // guarded by results_mu
   int fd = -1;
   std::string open_path;
   std::string final_path;
@@ -383,8 +399,7 @@ struct Writer::Impl {
       fail("create " + open_path, errno);
       return false;
     }
-    if (!io::pwriteAll(fd, bytes.data(), bytes.size(), 0) || ::fdatasync(fd) != 0 ||
-        !io::syncDir(opts.path)) {
+    if (!io::pwriteAll(fd, bytes.data(), bytes.size(), 0)) {
       int err = errno;
       ::close(fd);
       fd = -1;
@@ -392,6 +407,14 @@ struct Writer::Impl {
       fail("create " + open_path, err);
       return false;
     }
+    // The header and the new name reach the disk in the background: a crash before then
+    // loses what a crash before the next periodic sync loses anyway (recovery skips a file
+    // without a valid header).
+    inBackground([this, f = fd, path = open_path] {
+      if (::fdatasync(f) != 0 || !io::syncDir(opts.path)) {
+        report(failure("create " + path, errno));
+      }
+    });
     offset = bytes.size();
     footer = format::Footer{};
     dirty = false;
@@ -482,6 +505,18 @@ struct Writer::Impl {
     }
   }
 
+  // Runs `job` on the syncer thread, after the ones queued before it.
+  void inBackground(std::function<void()> job) {
+    if (!syncer) {
+      syncer = std::make_unique<Worker>();
+    }
+    syncer->start(std::move(job));
+  }
+  void report(FileResult r) {
+    std::lock_guard lk(results_mu);
+    results.push_back(std::move(r));
+  }
+
   // The periodic sync: the syncer thread runs the fdatasync while this thread goes on encoding
   // and writing (one takes ~50 ms on a slow disk, about what a 64 MiB queue holds at full rate).
   // While one runs, the next waits for the next period.
@@ -490,22 +525,32 @@ struct Writer::Impl {
     if (fd < 0 || !dirty || (syncer && syncer->busy())) {
       return;
     }
-    if (!syncer) {
-      syncer = std::make_unique<Worker>();
-    }
-    sync_path = open_path;
-    syncer->start([this, f = fd] { sync_errno = ::fdatasync(f) != 0 ? errno : 0; });
+    inBackground([this, f = fd, path = open_path] {
+      if (::fdatasync(f) != 0) {
+        report(failure("fdatasync " + path, errno));
+      }
+    });
     dirty = false;
   }
-  // Reports the error of a finished background sync.
+  // Takes in what finished syncer jobs did.
   void reapSync() {
-    if (syncer && !syncer->busy()) {
-      if (const int err = sync_errno.exchange(0); err != 0) {
-        fail("fdatasync " + sync_path, err);
+    std::vector<FileResult> done;
+    {
+      std::lock_guard lk(results_mu);
+      done.swap(results);
+    }
+    for (auto& r : done) {
+      if (!r.sealed_path.empty()) {
+        sealed[r.sealed_path] = r.info;
+        sealed_one = true;
+      }
+      orphans = orphans || r.orphan;
+      if (!r.what.empty()) {
+        fail(r.what, r.err);
       }
     }
   }
-  // Waits for a background sync (before its file is closed, and for flush()).
+  // Waits for the syncer's jobs (before flush() returns, before retention looks at the files).
   void finishSync() {
     if (syncer) {
       syncer->wait();
@@ -513,13 +558,14 @@ struct Writer::Impl {
     }
   }
 
-  // Writes footer + trailer, fsyncs, renames to `.ncseg`, fsyncs the directory.
+  // Writes footer + trailer; then, on the syncer thread, fsyncs, renames to `.ncseg` and fsyncs
+  // the directory (the writer thread goes on with the next segment meanwhile).
   void seal() {
     if (fd < 0) {
       return;
     }
-    finishSync();
     if (footer.blocks.empty()) {
+      finishSync();
       ::close(fd);
       fd = -1;
       ::unlink(open_path.c_str());
@@ -527,9 +573,12 @@ struct Writer::Impl {
       return;
     }
     auto bytes = format::encodeFooterAndTrailer(footer, offset);
-    if (!io::pwriteAll(fd, bytes.data(), bytes.size(), offset) || ::fdatasync(fd) != 0) {
-      int err = errno;
+    const SealedInfo info{offset + bytes.size(), footer.min_first_ns, footer.max_first_ns,
+                          footer.rows};
+    if (!io::pwriteAll(fd, bytes.data(), bytes.size(), offset)) {
+      const int err = errno;
       (void)::ftruncate(fd, static_cast<off_t>(offset));
+      finishSync();
       (void)::fdatasync(fd);
       ::close(fd);
       fd = -1;
@@ -537,17 +586,27 @@ struct Writer::Impl {
       fail("seal " + open_path, err);
       return;
     }
-    ::close(fd);
-    fd = -1;
-    if (::rename(open_path.c_str(), final_path.c_str()) != 0) {
-      orphans = true;
-      fail("rename " + open_path, errno);
-      return;
-    }
-    io::syncDir(opts.path);
-    sealed[final_path] = {offset + bytes.size(), footer.min_first_ns, footer.max_first_ns,
-                          footer.rows};
-    sealed_one = true;
+    inBackground([this, f = fd, off = offset, from = open_path, to = final_path, info] {
+      if (::fdatasync(f) != 0) {
+        const int err = errno;
+        (void)::ftruncate(f, static_cast<off_t>(off));  // drop the footer: recovered later
+        (void)::fdatasync(f);
+        ::close(f);
+        report(failure("seal " + from, err, /*orphan=*/true));
+        return;
+      }
+      ::close(f);
+      if (::rename(from.c_str(), to.c_str()) != 0) {
+        report(failure("rename " + from, errno, /*orphan=*/true));
+        return;
+      }
+      io::syncDir(opts.path);
+      FileResult done;
+      done.sealed_path = to;
+      done.info = info;
+      report(std::move(done));
+    });
+    fd = -1;  // the syncer closes it
   }
 
   // Seals a `.open` file left by a crash (or a failed seal): keeps every block up to the first bad
@@ -658,6 +717,7 @@ struct Writer::Impl {
   }
 
   void runRetention() {
+    finishSync();  // no segment is being sealed while its directory is looked at
     if (orphans) {
       recoverOrphans();
     }
@@ -802,11 +862,13 @@ struct Writer::Impl {
       if (fd >= 0 && wallNs() / 1000000 >= partition_end_ms) {
         seal();
       }
+      reapSync();
       retention = retention || sealed_one;
       sealed_one = false;
       if (stop) {
         helper.reset();
         seal();
+        finishSync();
         syncer.reset();
         publish();
         std::lock_guard lk(qmu);
