@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <random>
 
 namespace nc {
 namespace {
@@ -65,6 +67,47 @@ TEST(Columns, BlockSummaryRanges) {
   EXPECT_EQ(s[Column::src_addr].amin.toString(), "10.0.0.1");
   EXPECT_EQ(s[Column::src_addr].amax.toString(), "10.0.0.9");
   EXPECT_EQ(kColumnCount, 36u);
+}
+
+// The summary against a plain scan: u64 columns (four chains, lengths that are not multiples of
+// four, the extremes in every position), IPv4-mapped addresses (the 32-bit path, extremes that
+// differ only in the low byte) and addresses mixed with IPv6 ones (the 128-bit path).
+TEST(Columns, BlockSummaryAgainstAPlainScan) {
+  std::mt19937_64 rng(3);
+  for (size_t n : {1u, 2u, 3u, 4u, 5u, 7u, 8u, 9u, 63u, 1000u}) {
+    for (int mix = 0; mix < 3; ++mix) {
+      FlowColumns c;
+      for (size_t i = 0; i < n; ++i) {
+        FlowRecord r;
+        r.bytes = rng() >> (rng() % 64);
+        r.first_ns = rng();
+        r.src_addr = IpAddr::fromV4(0x0a000000u | static_cast<uint32_t>(rng() % 256));
+        if (mix == 1 && i == n / 2) {
+          IpAddr::parse("2001:db8::1", r.src_addr);
+        }
+        if (mix == 2) {
+          IpAddr::parse(i % 2 ? "::1" : "ffff::", r.src_addr);  // not mapped, < and > any v4
+        }
+        c.append(r);
+      }
+      BlockSummary s;
+      s.compute(c);
+      uint64_t bmin = UINT64_MAX;
+      uint64_t bmax = 0;
+      IpAddr amin = c.src_addr[0];
+      IpAddr amax = c.src_addr[0];
+      for (size_t i = 0; i < n; ++i) {
+        bmin = std::min(bmin, c.bytes[i]);
+        bmax = std::max(bmax, c.bytes[i]);
+        amin = std::min(amin, c.src_addr[i]);
+        amax = std::max(amax, c.src_addr[i]);
+      }
+      EXPECT_EQ(s[Column::bytes].min, bmin) << n;
+      EXPECT_EQ(s[Column::bytes].max, bmax) << n;
+      EXPECT_EQ(s[Column::src_addr].amin, amin) << n << " mix " << mix;
+      EXPECT_EQ(s[Column::src_addr].amax, amax) << n << " mix " << mix;
+    }
+  }
 }
 
 }  // namespace
