@@ -89,11 +89,27 @@ std::string runPinned(const std::vector<std::string>& argv, int cpu) {
 // Sends for `seconds` at `rate`; returns datagrams sent (and records sent in *records).
 uint64_t send(const std::string& format, uint16_t port, double rate, int seconds,
               uint64_t* records = nullptr) {
-  auto out = runPinned(
-      {g_bin + "/net-collector", "gen", "-f", format, "-t", fmt::format("127.0.0.1:{}", port),
-       "--rate", fmt::format("{}", rate), "--duration", fmt::format("{}s", seconds), "--flows",
-       "100000", "--json", "-q", g_gso ? "--gso" : "--batch=64"},
-      0);
+  // Batches of up to 256 datagrams (1 ms or less at these rates): fewer wakeups of the sender.
+  std::vector<std::string> argv = {g_bin + "/net-collector",
+                                   "gen",
+                                   "-f",
+                                   format,
+                                   "-t",
+                                   fmt::format("127.0.0.1:{}", port),
+                                   "--rate",
+                                   fmt::format("{}", rate),
+                                   "--duration",
+                                   fmt::format("{}s", seconds),
+                                   "--flows",
+                                   "100000",
+                                   "--batch",
+                                   "256",
+                                   "--json",
+                                   "-q"};
+  if (g_gso) {
+    argv.push_back("--gso");
+  }
+  auto out = runPinned(argv, 0);
   auto j = nlohmann::json::parse(out, nullptr, false);
   if (records != nullptr) {
     *records = j.is_object() ? j.value("records", uint64_t{0}) : 0;

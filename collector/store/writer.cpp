@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +34,14 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kStripes = 4;
+// The writer's threads run at a lower priority than the receive threads: a receive thread that
+// waits loses datagrams once the socket buffer is full, while the writer has its queue (and a
+// faster mode) to catch up from.
+constexpr int kWriterNice = 5;
+
+void lowerPriority() {
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kWriterNice);
+}
 constexpr uint64_t kRowBytes = sizeof(FlowRecord) + sizeof(uint64_t);  // a queued row (RowBlock)
 constexpr auto kErrorLogInterval = std::chrono::seconds(10);
 // Backlog (bytes of rows waiting, as a fraction of queue_bytes) at which the writer works faster
@@ -147,7 +156,7 @@ RetentionResult enforceRetention(const std::string& path, uint64_t max_age_ms, u
 }
 
 // One block sorted and encoded, ready to be written: the CPU part of writing a block, which the
-// writer thread and its helper do for two blocks at once when rows wait (see Impl::loop).
+// writer thread and its encoder thread share when rows wait (see Impl::writeBatch).
 struct EncodedBlock {
   EncodedBlock(StoreOptions::Compression codec, int level) : enc(codec, level), codec_now(codec) {}
 
@@ -253,8 +262,9 @@ class Worker {
 struct Writer::Impl {
   explicit Impl(StoreOptions o)
       : opts(std::move(o)),
-        blocks{EncodedBlock(opts.compression, opts.zstd_level),
-               EncodedBlock(opts.compression, opts.zstd_level)} {}
+        pool{EncodedBlock(opts.compression, opts.zstd_level),
+             EncodedBlock(opts.compression, opts.zstd_level),
+             EncodedBlock(opts.compression, opts.zstd_level)} {}
 
   // ---- shared state ----
   StoreOptions opts;
@@ -287,8 +297,24 @@ struct Writer::Impl {
   WriterStats published;  // guarded by smu
 
   // ---- writer thread state ----
-  std::array<EncodedBlock, 2> blocks;  // [0] the writer thread's, [1] the helper's
-  std::unique_ptr<Worker> helper;      // encodes every other block while blocks wait
+  // Encoding pipeline: block k of a batch of waiting blocks is sorted and encoded into
+  // pool[k % kPool] by whichever of the writer thread and the encoder thread is free; the writer
+  // thread writes them in order. A slot is reused only once its block is written.
+  static constexpr size_t kPool = 3;
+  std::array<EncodedBlock, kPool> pool;
+  std::thread encoder;  // started by the first batch of two blocks or more
+  std::mutex pmu;
+  std::condition_variable pcv;
+  std::vector<const RowBlock*> p_items;  // the batch (p_n blocks); set before p_n, under pmu
+  std::vector<StoreOptions::Compression> p_codecs;
+  std::vector<uint8_t> p_flags;  // kSort, kFast
+  std::vector<uint8_t> p_state;  // guarded by pmu: 0 waiting, 1 being encoded, 2 encoded
+  size_t p_n = 0;                // guarded by pmu
+  size_t p_next = 0;             // guarded by pmu: the next block to encode
+  size_t p_written = 0;          // guarded by pmu
+  bool p_stop = false;           // guarded by pmu
+  static constexpr uint8_t kSort = 1;
+  static constexpr uint8_t kFast = 2;
   // Syncs, seals and renames segment files in the background (see syncOpenInBackground, seal).
   std::unique_ptr<Worker> syncer;
   struct FileResult {  // what a syncer job did, for the writer thread to take in (reapSync)
@@ -447,9 +473,117 @@ struct Writer::Impl {
     return m;
   }
 
+  // Outside a batch (pool[0] is free then).
   void writeRows(const RowBlock& rows, size_t from, size_t to, const Mode& m) {
-    blocks[0].encode(rows, from, to, m.codec, m.fast, m.sort);
-    writeBlock(blocks[0]);
+    pool[0].encode(rows, from, to, m.codec, m.fast, m.sort);
+    writeBlock(pool[0]);
+  }
+
+  void encodeItem(size_t k) {
+    const RowBlock& rows = *p_items[k];
+    pool[k % kPool].encode(rows, 0, rows.size(), p_codecs[k], (p_flags[k] & kFast) != 0,
+                           (p_flags[k] & kSort) != 0);
+  }
+
+  // Takes the next block to encode, if its slot is free (pmu held).
+  bool takeNext(size_t& k) {
+    if (p_next < p_n && p_next < p_written + kPool) {
+      k = p_next++;
+      p_state[k] = 1;
+      return true;
+    }
+    return false;
+  }
+
+  void encoderLoop() {
+    std::unique_lock lk(pmu);
+    while (true) {
+      size_t k = 0;
+      pcv.wait(lk, [&] { return p_stop || takeNext(k); });
+      if (p_stop) {
+        return;  // set between batches only (takeNext did not run)
+      }
+      lk.unlock();
+      encodeItem(k);
+      lk.lock();
+      p_state[k] = 2;
+      pcv.notify_all();
+    }
+  }
+
+  // Sorts, encodes and writes the waiting blocks in order. With two or more, the encoder thread
+  // takes blocks to encode as it becomes free while this thread writes the encoded ones and
+  // encodes too whenever the next one to write is not ready: two cores share the work.
+  void writeBatch(std::deque<RowBlock>& work, uint64_t pending) {
+    const size_t n = work.size();
+    if (n == 0) {
+      return;
+    }
+    uint64_t queued = 0;
+    {
+      std::lock_guard lk(qmu);
+      queued = queue_bytes;
+    }
+    p_items.resize(n);
+    p_codecs.resize(n);
+    p_flags.resize(n);
+    for (size_t k = 0; k < n; ++k) {
+      const Mode m = modeFor(pending + queued);
+      pending -= work[k].size() * kRowBytes;
+      p_items[k] = &work[k];
+      p_codecs[k] = m.codec;
+      p_flags[k] = static_cast<uint8_t>((m.sort ? kSort : 0) | (m.fast ? kFast : 0));
+    }
+    if (n >= 2 && !encoder.joinable()) {
+      encoder = std::thread([this] {
+        lowerPriority();
+        encoderLoop();
+      });
+    }
+    {
+      std::lock_guard lk(pmu);
+      p_state.assign(n, 0);
+      p_next = 0;
+      p_written = 0;
+      p_n = n;
+    }
+    pcv.notify_all();
+    for (size_t k = 0; k < n; ++k) {
+      std::unique_lock lk(pmu);
+      while (p_state[k] != 2) {
+        size_t j = 0;
+        if (p_state[k] == 0) {
+          j = p_next++;  // == k: every block before k is written
+          p_state[j] = 1;
+        } else if (!takeNext(j)) {
+          pcv.wait(lk);  // the encoder thread has block k, and no slot is free
+          continue;
+        }
+        lk.unlock();
+        encodeItem(j);
+        lk.lock();
+        p_state[j] = 2;
+        pcv.notify_all();
+      }
+      lk.unlock();
+      writeBlock(pool[k % kPool]);
+      lk.lock();
+      p_written = k + 1;
+      pcv.notify_all();
+    }
+    std::lock_guard lk(pmu);
+    p_n = 0;
+  }
+
+  void stopEncoder() {
+    if (encoder.joinable()) {
+      {
+        std::lock_guard lk(pmu);
+        p_stop = true;
+      }
+      pcv.notify_all();
+      encoder.join();
+    }
   }
 
   void writeBlock(EncodedBlock& b) {
@@ -803,41 +937,13 @@ struct Writer::Impl {
         retention = retention_req;
         retention_req = false;
       }
-      uint64_t pending = 0;  // bytes of the rows in `work` not written yet
+      uint64_t pending = 0;  // bytes of the rows in `work`
       for (const auto& b : work) {
         pending += b.size() * kRowBytes;
       }
-      for (size_t k = 0; k < work.size();) {
-        uint64_t queued = 0;
-        {
-          std::lock_guard lk(qmu);
-          queued = queue_bytes;
-        }
-        const Mode mode = modeFor(pending + queued);
-        pending -= work[k].size() * kRowBytes;
-        if (k + 1 == work.size()) {
-          writeRows(work[k], 0, work[k].size(), mode);
-          work[k].clear();
-          ++k;
-          continue;
-        }
-        // Rows wait: the helper sorts and encodes the next block while this thread sorts,
-        // encodes and writes this one; the two are written in order.
-        const Mode next_mode = modeFor(pending + queued);
-        pending -= work[k + 1].size() * kRowBytes;
-        if (!helper) {
-          helper = std::make_unique<Worker>();
-        }
-        const RowBlock& next = work[k + 1];
-        helper->start([this, &next, next_mode] {
-          blocks[1].encode(next, 0, next.size(), next_mode.codec, next_mode.fast, next_mode.sort);
-        });
-        writeRows(work[k], 0, work[k].size(), mode);
-        helper->wait();
-        writeBlock(blocks[1]);
-        work[k].clear();
-        work[k + 1].clear();
-        k += 2;
+      writeBatch(work, pending);
+      for (auto& b : work) {
+        b.clear();
       }
       {
         std::lock_guard lk(qmu);
@@ -866,7 +972,7 @@ struct Writer::Impl {
       retention = retention || sealed_one;
       sealed_one = false;
       if (stop) {
-        helper.reset();
+        stopEncoder();
         seal();
         finishSync();
         syncer.reset();
@@ -920,7 +1026,10 @@ Writer::Writer(StoreOptions options) : impl_(std::make_unique<Impl>(std::move(op
   m.runRetention();
   m.publish();
   m.running = true;
-  m.thread = std::thread([&m] { m.loop(); });
+  m.thread = std::thread([&m] {
+    lowerPriority();
+    m.loop();
+  });
 }
 
 Writer::~Writer() {

@@ -242,10 +242,11 @@ INSTANTIATE_TEST_SUITE_P(store, RoundTrip,
                                            StoreOptions::Compression::kNone),
                          [](const auto& info) { return std::string(toString(info.param)); });
 
-// A backlog of blocks is sorted and encoded two at a time (the writer thread and its helper);
-// the blocks must still reach the file whole and in the order they were appended. Rows carry
-// rising times block by block, so reading the segment in file order gives back the input order.
-TEST(store, BlocksEncodedInPairsAreWrittenInOrder) {
+// A backlog of blocks is sorted and encoded by two threads at once (the writer thread and its
+// encoder thread, three blocks in flight); the blocks must still reach the file whole and in
+// the order they were appended. Rows carry rising times block by block, so reading the segment
+// in file order gives back the input order.
+TEST(store, BlocksEncodedInParallelAreWrittenInOrder) {
   test::TempDir dir("store");
   auto rows = randomFlows(40960, 11);  // 160 blocks
   constexpr size_t kBlock = 256;
