@@ -49,7 +49,10 @@ struct Generator::Impl {
   GenOptions options;
   FlowSource source;
   ExportState state;
-  std::vector<FlowRecord> pending;  // [0, taken) went into the last datagram, the rest wait
+  // pending[0, taken) went into the last datagram, [taken, count) wait; the vector only grows
+  // (records are written in place, not constructed and then overwritten).
+  std::vector<FlowRecord> pending;
+  size_t count = 0;
   size_t taken = 0;
   size_t wanted;
   GenStats stats;
@@ -75,15 +78,19 @@ bool Generator::next(uint64_t now_ns, std::vector<uint8_t>& out) {
       (o.records > 0 && m.stats.records >= o.records)) {
     return false;
   }
-  m.pending.erase(m.pending.begin(), m.pending.begin() + static_cast<ptrdiff_t>(m.taken));
+  std::copy(m.pending.begin() + static_cast<ptrdiff_t>(m.taken),
+            m.pending.begin() + static_cast<ptrdiff_t>(m.count), m.pending.begin());
+  m.count -= m.taken;
   m.taken = 0;
   size_t want = m.wanted;
   if (o.records > 0) {
     want = static_cast<size_t>(std::min<uint64_t>(want, o.records - m.stats.records));
   }
-  while (m.pending.size() < want) {
-    m.pending.emplace_back();
-    m.source.next(now_ns, m.pending.back());
+  if (m.pending.size() < want) {
+    m.pending.resize(want);
+  }
+  for (; m.count < want; ++m.count) {
+    m.source.next(now_ns, m.pending[m.count]);
   }
   if (m.state.datagrams == 0) {
     m.state.boot_ns = now_ns - 3600 * kNsPerSec;  // the exporter has been up for an hour
