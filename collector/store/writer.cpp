@@ -199,8 +199,8 @@ struct EncodedBlock {
   }
 };
 
-// A thread that runs jobs for the writer thread, one at a time and in the order given: encoding
-// a second block, or file syncs and renames that would otherwise stall the writer.
+// A thread that runs jobs for the writer thread, one at a time and in the order given: the file
+// syncs and renames that would otherwise stall the writer.
 class Worker {
  public:
   Worker() : thread_([this] { run(); }) {}
