@@ -55,6 +55,18 @@ fs::path freshDir(const std::string& tag) {
   return p;
 }
 
+// A fresh store directory for `tag`, with a queue large enough that nothing is dropped: the
+// benchmarks measure the writer, not drops.
+nc::store::StoreOptions benchStore(const std::string& tag,
+                                   nc::store::StoreOptions::Compression codec,
+                                   uint64_t queue_bytes) {
+  nc::store::StoreOptions o;
+  o.path = freshDir(tag).string();
+  o.compression = codec;
+  o.queue_bytes = queue_bytes;
+  return o;
+}
+
 void BM_Write(benchmark::State& state) {
   const auto distinct = static_cast<uint32_t>(state.range(0));
   const auto codec = static_cast<nc::store::StoreOptions::Compression>(state.range(1));
@@ -62,11 +74,7 @@ void BM_Write(benchmark::State& state) {
   uint64_t rows = 0;
   uint64_t bytes = 0;
   for (auto _ : state) {
-    nc::store::StoreOptions o;
-    o.path = freshDir("write").string();
-    o.compression = codec;
-    o.queue_bytes = 1ull << 30;  // measure the writer, not drops
-    nc::store::Writer w(o);
+    nc::store::Writer w(benchStore("write", codec, 1ull << 30));
     for (size_t i = 0; i < flows.size(); i += 30) {
       w.append(std::span(flows).subspan(i, std::min<size_t>(30, flows.size() - i)));
     }
@@ -110,10 +118,7 @@ void BM_WriterCpu(benchmark::State& state) {
   double append_ns = 0;
   double total_ns = 0;
   for (auto _ : state) {
-    nc::store::StoreOptions o;
-    o.path = freshDir("writer-cpu").string();
-    o.compression = codec;
-    o.queue_bytes = 4ull << 30;  // measure the writer, not drops
+    const auto o = benchStore("writer-cpu", codec, 4ull << 30);
     // Each batch is first copied into a small buffer, as the decoder leaves a datagram's records
     // in its cache; the copying alone is timed apart and not counted.
     std::vector<nc::FlowRecord> batch(21);

@@ -34,6 +34,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kStripes = 4;
+constexpr uint64_t kRowBytes = sizeof(FlowRecord) + sizeof(uint64_t);  // a queued row (RowBlock)
 // The writer's threads run at a lower priority than the receive threads: a receive thread that
 // waits loses datagrams once the socket buffer is full, while the writer has its queue (and a
 // faster mode) to catch up from.
@@ -42,7 +43,6 @@ constexpr int kWriterNice = 5;
 void lowerPriority() {
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kWriterNice);
 }
-constexpr uint64_t kRowBytes = sizeof(FlowRecord) + sizeof(uint64_t);  // a queued row (RowBlock)
 constexpr auto kErrorLogInterval = std::chrono::seconds(10);
 // Backlog (bytes of rows waiting, as a fraction of queue_bytes) at which the writer works faster
 // than configured: from 1/8 blocks stay in arrival order and zstd gives way to lz4, from 3/8 to
@@ -58,7 +58,8 @@ uint64_t wallNs() {
 }
 
 // Records as append() received them. The receive threads only copy them (no per-field work on
-// the hot path); the writer thread sorts each block by time and turns it into columns in one pass.
+// the hot path); the writer's threads sort each block by time and turn it into columns in one
+// pass (EncodedBlock).
 struct RowBlock {
   std::vector<FlowRecord> rows;
   // rows[i].first_ns, copied by append() while the record is in the receive thread's cache: the
@@ -155,6 +156,14 @@ RetentionResult enforceRetention(const std::string& path, uint64_t max_age_ms, u
   return r;
 }
 
+// How a block is written (Impl::modeFor): normally sorted by time, with the configured codec;
+// `fast` while the writer is behind: in arrival order (no sort, and a sequential instead of a
+// random read of the rows), the hot columns raw and the others with a faster codec.
+struct WriteMode {
+  StoreOptions::Compression codec;
+  bool fast = false;
+};
+
 // One block sorted and encoded, ready to be written: the CPU part of writing a block, which the
 // writer thread and its encoder thread share when rows wait (see Impl::writeBatch).
 struct EncodedBlock {
@@ -166,20 +175,19 @@ struct EncodedBlock {
   std::vector<uint32_t> order;
   std::vector<uint8_t> frame;
   format::IndexEntry entry;  // summary filled; offset and length when written
-  bool fast = false;         // encoded with a faster codec than configured
+  bool fast = false;         // written in the fast mode
 
-  // Sorts rows [from, to) by first_ns (ties keep their order; in arrival order if !sort) into
-  // `cols` and encodes them.
-  void encode(const RowBlock& rows, size_t from, size_t to, StoreOptions::Compression codec,
-              bool faster, bool sort) {
-    if (codec != codec_now) {
-      enc.setCodec(codec);
-      codec_now = codec;
+  // Sorts rows [from, to) by first_ns (ties keep their order; in arrival order in the fast
+  // mode) into `cols` and encodes them.
+  void encode(const RowBlock& rows, size_t from, size_t to, const WriteMode& m) {
+    if (m.codec != codec_now) {
+      enc.setCodec(m.codec);
+      codec_now = m.codec;
     }
-    enc.setHotColumnsRaw(faster);
-    fast = faster;
+    enc.setHotColumnsRaw(m.fast);
+    fast = m.fast;
     const size_t n = to - from;
-    if (sort) {
+    if (!m.fast) {
       format::stableOrder({rows.times.data() + from, n}, order);
     } else {
       order.resize(n);
@@ -306,15 +314,12 @@ struct Writer::Impl {
   std::mutex pmu;
   std::condition_variable pcv;
   std::vector<const RowBlock*> p_items;  // the batch (p_n blocks); set before p_n, under pmu
-  std::vector<StoreOptions::Compression> p_codecs;
-  std::vector<uint8_t> p_flags;  // kSort, kFast
+  std::vector<WriteMode> p_modes;
   std::vector<uint8_t> p_state;  // guarded by pmu: 0 waiting, 1 being encoded, 2 encoded
   size_t p_n = 0;                // guarded by pmu
   size_t p_next = 0;             // guarded by pmu: the next block to encode
   size_t p_written = 0;          // guarded by pmu
   bool p_stop = false;           // guarded by pmu
-  static constexpr uint8_t kSort = 1;
-  static constexpr uint8_t kFast = 2;
   // Syncs, seals and renames segment files in the background (see syncOpenInBackground, seal).
   std::unique_ptr<Worker> syncer;
   struct FileResult {  // what a syncer job did, for the writer thread to take in (reapSync)
@@ -447,21 +452,14 @@ struct Writer::Impl {
     return true;
   }
 
-  // How a block is written. The bytes of rows waiting (this block included) decide: sorted by
-  // time and with the configured codec normally; when the writer is behind (see kFastEighths),
-  // in arrival order (no sort, and a sequential instead of a random read of the rows) and with a
-  // faster codec, so that a burst costs bytes on disk instead of dropped rows.
-  struct Mode {
-    StoreOptions::Compression codec;
-    bool sort = true;
-    bool fast = false;
-  };
-  Mode modeFor(uint64_t backlog_bytes) const {
+  // The bytes of rows waiting (this block included) decide how a block is written: the fast mode
+  // from kFastEighths of the queue on, so that a burst costs bytes on disk instead of dropped
+  // rows.
+  WriteMode modeFor(uint64_t backlog_bytes) const {
     using C = StoreOptions::Compression;
     const uint64_t eighths = backlog_bytes * 8 / std::max<uint64_t>(1, opts.queue_bytes);
-    Mode m{opts.compression};
+    WriteMode m{opts.compression};
     if (eighths >= kFastEighths) {
-      m.sort = false;
       m.fast = true;
       if (opts.compression == C::kZstd) {
         m.codec = C::kLz4;
@@ -474,15 +472,14 @@ struct Writer::Impl {
   }
 
   // Outside a batch (pool[0] is free then).
-  void writeRows(const RowBlock& rows, size_t from, size_t to, const Mode& m) {
-    pool[0].encode(rows, from, to, m.codec, m.fast, m.sort);
+  void writeRows(const RowBlock& rows, size_t from, size_t to, const WriteMode& m) {
+    pool[0].encode(rows, from, to, m);
     writeBlock(pool[0]);
   }
 
   void encodeItem(size_t k) {
     const RowBlock& rows = *p_items[k];
-    pool[k % kPool].encode(rows, 0, rows.size(), p_codecs[k], (p_flags[k] & kFast) != 0,
-                           (p_flags[k] & kSort) != 0);
+    pool[k % kPool].encode(rows, 0, rows.size(), p_modes[k]);
   }
 
   // Takes the next block to encode, if its slot is free (pmu held).
@@ -525,14 +522,11 @@ struct Writer::Impl {
       queued = queue_bytes;
     }
     p_items.resize(n);
-    p_codecs.resize(n);
-    p_flags.resize(n);
+    p_modes.resize(n);
     for (size_t k = 0; k < n; ++k) {
-      const Mode m = modeFor(pending + queued);
+      p_modes[k] = modeFor(pending + queued);
       pending -= work[k].size() * kRowBytes;
       p_items[k] = &work[k];
-      p_codecs[k] = m.codec;
-      p_flags[k] = static_cast<uint8_t>((m.sort ? kSort : 0) | (m.fast ? kFast : 0));
     }
     if (n >= 2 && !encoder.joinable()) {
       encoder = std::thread([this] {
@@ -909,7 +903,8 @@ struct Writer::Impl {
     const size_t n = merged.size();
     for (size_t from = 0; from < n; from += opts.block_rows) {
       // Partial blocks (flushes) use the configured codec.
-      writeRows(merged, from, std::min<size_t>(n, from + opts.block_rows), Mode{opts.compression});
+      writeRows(merged, from, std::min<size_t>(n, from + opts.block_rows),
+                WriteMode{opts.compression});
     }
   }
 

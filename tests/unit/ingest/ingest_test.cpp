@@ -60,6 +60,14 @@ bool waitFor(Pred pred) {
   return pred();
 }
 
+// Options for one listener on 127.0.0.1, port chosen by the kernel.
+IngestOptions onLoopback(uint32_t threads = 1) {
+  IngestOptions o;
+  o.listen = {{"127.0.0.1", 0}};
+  o.threads = threads;
+  return o;
+}
+
 gen::GenStats send(gen::Format format, const std::string& host, uint16_t port, uint64_t count,
                    uint64_t seed = 7, bool gso = false) {
   gen::GenOptions o;
@@ -80,9 +88,7 @@ class IngestFormats : public ::testing::TestWithParam<gen::Format> {};
 
 TEST_P(IngestFormats, EverythingSentIsDecodedOnceAcrossShards) {
   Totals t;
-  IngestOptions o;
-  o.listen = {{"127.0.0.1", 0}};
-  o.threads = 2;
+  IngestOptions o = onLoopback(2);
   Ingest in(o, sinks(t));
   in.start();
   uint16_t port = in.boundPorts().at(0);
@@ -115,9 +121,7 @@ TEST_P(IngestFormats, EverythingSentIsDecodedOnceAcrossShards) {
 // sequence numbers show no loss), and counted.
 TEST_P(IngestFormats, GroBuffersAreCutIntoTheirDatagrams) {
   Totals t;
-  IngestOptions o;
-  o.listen = {{"127.0.0.1", 0}};
-  o.threads = 1;
+  IngestOptions o = onLoopback();
   Ingest in(o, sinks(t));
   in.start();
   const uint16_t port = in.boundPorts().at(0);
@@ -160,8 +164,7 @@ TEST(Ingest, Ipv6Listener) {
 
 TEST(Ingest, AllowListDropsAndCountsOthers) {
   Totals t;
-  IngestOptions o;
-  o.listen = {{"127.0.0.1", 0}};
+  IngestOptions o = onLoopback();
   Network n;
   ASSERT_TRUE(Network::parse("10.0.0.0/8", n));
   o.allow = {n};
@@ -199,8 +202,7 @@ TEST(Ingest, NetworkContains) {
 // check SO_RXQ_OVFL accounting: read + dropped = sent.
 TEST(Ingest, KernelDropsAreCounted) {
   Totals t;
-  IngestOptions o;
-  o.listen = {{"127.0.0.1", 0}};
+  IngestOptions o = onLoopback();
   o.rcvbuf = 4096;  // a handful of datagrams
   Ingest in(o, sinks(t));
   uint16_t port = in.boundPorts().at(0);
@@ -255,8 +257,7 @@ TEST(Ingest, TemplatesPersistAcrossRestart) {
   }
   ASSERT_EQ(dgrams.size(), 6u);
 
-  IngestOptions o;
-  o.listen = {{"127.0.0.1", 0}};
+  IngestOptions o = onLoopback();
   o.templates_path = (dir.path() / "templates.bin").string();
   {
     Totals t;
