@@ -112,11 +112,30 @@ struct Step {
   uint16_t gap = 0;     // fixed bytes to skip before this field
   uint16_t length = 0;  // field length, kVarLen = read the IPFIX length prefix
   Op op = Op::kSkip;
+  uint8_t shift = 0;         // fixed length 1..8: 64 - 8 * length (see wideValue)
+  uint16_t load_offset = 0;  // fixed length > 8: length - 8 (the last 8 bytes)
+};
+
+// A fixed-length field whose value is only stored: the 8-byte big-endian load at `src` (offset
+// in the record), shifted right, then its low 1/2/4/8 bytes stored at `dst` in the FlowRecord
+// (base 0) or the RecordScratch (base 1). Replayed without a branch per field.
+struct Move {
+  uint16_t src = 0;
+  uint16_t dst = 0;
+  uint8_t shift = 0;
+  uint8_t base = 0;
 };
 
 struct Template {
   std::vector<FieldSpec> fields;  // as received (kept for persistence)
   std::vector<Step> steps;        // compiled plan
+  // Fixed-length templates also get a split plan, used when 7 bytes follow the record: `moves`
+  // grouped by stored width (u8 up to move_end[0], u16 up to [1], u32 up to [2], then u64), the
+  // kHas* bits those moves set, and the other fields as steps whose gap is their record offset.
+  std::vector<Move> moves;
+  std::array<uint16_t, 3> move_end{};
+  uint32_t move_present = 0;
+  std::vector<Step> others;
   uint16_t tail_gap = 0;          // fixed bytes after the last step
   uint16_t scope_count = 0;       // options templates: leading scope fields
   uint32_t min_length = 0;        // smallest possible record (fixed bytes + 1 per varlen field)

@@ -160,6 +160,170 @@ Op opForElement(uint16_t id) {
   }
 }
 
+namespace {
+
+template <typename T, typename M>
+uint16_t offsetIn(M T::*member) {
+  static const T object{};
+  return static_cast<uint16_t>(reinterpret_cast<const char*>(&(object.*member)) -
+                               reinterpret_cast<const char*>(&object));
+}
+
+struct MoveDest {
+  uint8_t base = 0;   // 0 FlowRecord, 1 RecordScratch
+  uint8_t width = 0;  // bytes stored; 0 = not a plain move
+  uint16_t offset = 0;
+  uint32_t present = 0;
+};
+
+template <typename M>
+MoveDest toRecord(M FlowRecord::*member) {
+  return MoveDest{0, sizeof(M), offsetIn(member), 0};
+}
+template <typename M>
+MoveDest toScratch(M RecordScratch::*member, uint32_t present) {
+  return MoveDest{1, sizeof(M), offsetIn(member), present};
+}
+
+// Where applyOp() would store the field's value untouched (truncated to the member), or width 0
+// when the op does more (checks, scaling, masks, several members, or a member another op of the
+// same template may also write: icmp type/code next to icmpTypeCode).
+MoveDest moveFor(Op op, uint16_t length, bool has_type_code) {
+  using S = RecordScratch;
+  switch (op) {
+    case Op::kOctetDelta:
+      return toScratch(&S::octet_delta, S::kHasOctetDelta);
+    case Op::kPacketDelta:
+      return toScratch(&S::packet_delta, S::kHasPacketDelta);
+    case Op::kOctetTotal:
+      return toScratch(&S::octet_total, S::kHasOctetTotal);
+    case Op::kPacketTotal:
+      return toScratch(&S::packet_total, S::kHasPacketTotal);
+    case Op::kProto:
+      return toRecord(&FlowRecord::proto);
+    case Op::kTos:
+      return toRecord(&FlowRecord::tos);
+    case Op::kTcpFlags:
+      return toRecord(&FlowRecord::tcp_flags);
+    case Op::kSrcPort:
+      return toRecord(&FlowRecord::src_port);
+    case Op::kDstPort:
+      return toRecord(&FlowRecord::dst_port);
+    case Op::kSrcV4:
+      return length == 4 ? toScratch(&S::src4, S::kHasV4) : MoveDest{};
+    case Op::kDstV4:
+      return length == 4 ? toScratch(&S::dst4, S::kHasV4) : MoveDest{};
+    case Op::kSrcMask:
+      return toRecord(&FlowRecord::src_mask);
+    case Op::kDstMask:
+      return toRecord(&FlowRecord::dst_mask);
+    case Op::kInIf:
+      return toRecord(&FlowRecord::in_if);
+    case Op::kOutIf:
+      return toRecord(&FlowRecord::out_if);
+    case Op::kSrcAs:
+      return toRecord(&FlowRecord::src_as);
+    case Op::kDstAs:
+      return toRecord(&FlowRecord::dst_as);
+    case Op::kFirstUptime:
+      return toScratch(&S::start_uptime_ms, S::kHasStartUptime);
+    case Op::kLastUptime:
+      return toScratch(&S::end_uptime_ms, S::kHasEndUptime);
+    case Op::kIcmpType:
+      return has_type_code ? MoveDest{} : MoveDest{0, 1, offsetIn(&FlowRecord::icmp_type), S::kHasIcmp};
+    case Op::kIcmpCode:
+      return has_type_code ? MoveDest{} : MoveDest{0, 1, offsetIn(&FlowRecord::icmp_code), S::kHasIcmp};
+    case Op::kSrcMac:
+      return length == 6 ? MoveDest{0, 8, offsetIn(&FlowRecord::src_mac), S::kHasSrcMac}
+                         : MoveDest{};
+    case Op::kDstMac:
+      return length == 6 ? MoveDest{0, 8, offsetIn(&FlowRecord::dst_mac), S::kHasDstMac}
+                         : MoveDest{};
+    case Op::kPostSrcMac:
+      return length == 6 ? toScratch(&S::mac_post_src, 0) : MoveDest{};
+    case Op::kPostDstMac:
+      return length == 6 ? toScratch(&S::mac_post_dst, 0) : MoveDest{};
+    case Op::kDirection:
+      return MoveDest{0, 1, offsetIn(&FlowRecord::direction), S::kHasDirection};
+    case Op::kIpVersion:
+      return toRecord(&FlowRecord::ip_version);
+    case Op::kEndReason:
+      return toRecord(&FlowRecord::flow_end_reason);
+    case Op::kEngineType:
+      return toRecord(&FlowRecord::engine_type);
+    case Op::kEngineId:
+      return toRecord(&FlowRecord::engine_id);
+    case Op::kSamplerId:
+      return toScratch(&S::sampler_id, S::kHasSamplerId);
+    case Op::kSamplingInterval:
+    case Op::kSamplerRandomInterval:
+      return toScratch(&S::sampling_interval, S::kHasSamplingInterval);
+    case Op::kSamplingPacketInterval:
+      return toScratch(&S::packet_interval, S::kHasPacketInterval);
+    case Op::kSamplingPacketSpace:
+      return toScratch(&S::packet_space, 0);
+    case Op::kSamplingSize:
+      return toScratch(&S::sampling_size, S::kHasSamplingSize);
+    case Op::kSamplingPopulation:
+      return toScratch(&S::sampling_population, 0);
+    case Op::kStartDeltaUs:
+      return toScratch(&S::start_delta_us, S::kHasStartDelta);
+    case Op::kEndDeltaUs:
+      return toScratch(&S::end_delta_us, S::kHasEndDelta);
+    case Op::kSysInitMs:
+      return toScratch(&S::sys_init_ms, S::kHasSysInit);
+    default:
+      return MoveDest{};
+  }
+}
+
+// Splits a fixed-length plan into moves (by stored width) and the remaining steps.
+void compileMoves(Template& t) {
+  t.moves.clear();
+  t.others.clear();
+  t.move_present = 0;
+  bool has_type_code = std::any_of(t.steps.begin(), t.steps.end(),
+                                   [](const Step& st) { return st.op == Op::kIcmpTypeCode; });
+  std::array<std::vector<Move>, 4> by_width;
+  uint32_t offset = 0;
+  for (const Step& st : t.steps) {
+    offset += st.gap;
+    MoveDest d = moveFor(st.op, st.length, has_type_code);
+    int slot = d.width == 1 ? 0 : d.width == 2 ? 1 : d.width == 4 ? 2 : d.width == 8 ? 3 : -1;
+    if (slot >= 0) {
+      by_width[static_cast<size_t>(slot)].push_back(
+          Move{static_cast<uint16_t>(offset + st.load_offset), d.offset, st.shift, d.base});
+      t.move_present |= d.present;
+    } else {
+      Step other = st;
+      other.gap = static_cast<uint16_t>(offset);
+      t.others.push_back(other);
+    }
+    offset += st.length;
+  }
+  for (size_t w = 0; w < by_width.size(); ++w) {
+    t.moves.insert(t.moves.end(), by_width[w].begin(), by_width[w].end());
+    if (w < t.move_end.size()) {
+      t.move_end[w] = static_cast<uint16_t>(t.moves.size());
+    }
+  }
+}
+
+Step makeStep(uint32_t gap, uint16_t length, Op op) {
+  Step st;
+  st.gap = static_cast<uint16_t>(gap);
+  st.length = length;
+  st.op = op;
+  if (length != kVarLen && length > 8) {
+    st.load_offset = static_cast<uint16_t>(length - 8);
+  } else if (length != kVarLen) {
+    st.shift = static_cast<uint8_t>(64 - 8 * length);
+  }
+  return st;
+}
+
+}  // namespace
+
 DecodeError compileTemplate(std::span<const FieldSpec> fields, uint16_t scope_count, bool options,
                             uint8_t version, uint32_t max_fields, Template& out) {
   if (fields.empty() || fields.size() > max_fields || scope_count > fields.size()) {
@@ -200,7 +364,7 @@ DecodeError compileTemplate(std::span<const FieldSpec> fields, uint16_t scope_co
       if (gap > 0xfffe) {
         return DecodeError::kBadTemplate;
       }
-      out.steps.push_back(Step{static_cast<uint16_t>(gap), kVarLen, op});
+      out.steps.push_back(makeStep(gap, kVarLen, op));
       gap = 0;
       ++varlen_fields;
       out.varlen = true;
@@ -210,7 +374,7 @@ DecodeError compileTemplate(std::span<const FieldSpec> fields, uint16_t scope_co
       if (gap > 0xfffe) {
         return DecodeError::kBadTemplate;
       }
-      out.steps.push_back(Step{static_cast<uint16_t>(gap), f.length, op});
+      out.steps.push_back(makeStep(gap, f.length, op));
       gap = 0;
     }
     if (op != Op::kSkip) {
@@ -229,6 +393,9 @@ DecodeError compileTemplate(std::span<const FieldSpec> fields, uint16_t scope_co
   // (65535 - 4 header bytes) can never appear.
   if (out.min_length == 0 || out.min_length > 65531) {
     return DecodeError::kBadTemplate;
+  }
+  if (!out.varlen) {
+    compileMoves(out);
   }
   out.ovs_layout = fields.size() >= 2 && fields[0].id == 138 && fields[0].pen == 0 &&
                    fields[1].id == 61 && fields[1].pen == 0;
@@ -251,28 +418,30 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
   return (sec - kNtpToUnixSeconds) * 1'000'000'000 + ((frac * 1'000'000'000) >> 32);
 }
 
-[[gnu::always_inline]] inline void applyOp(Op op, const uint8_t* p, size_t len, RecordScratch& s) {
-  FlowRecord& f = *s.rec;
-  auto num = [&]() { return loadBeN(p, len); };
+// `v` is the field as an unsigned big-endian number (its last 8 bytes when longer); `present`
+// stands for s.present, held by the caller where the compiler can keep it in a register.
+[[gnu::always_inline]] inline void applyOp(Op op, const uint8_t* p, size_t len, uint64_t v,
+                                           FlowRecord& f, RecordScratch& s, uint32_t& present) {
+  auto num = [v]() { return v; };
   switch (op) {
     case Op::kSkip:
     case Op::kCount:
       break;
     case Op::kOctetDelta:
       s.octet_delta = num();
-      s.present |= RecordScratch::kHasOctetDelta;
+      present |= RecordScratch::kHasOctetDelta;
       break;
     case Op::kPacketDelta:
       s.packet_delta = num();
-      s.present |= RecordScratch::kHasPacketDelta;
+      present |= RecordScratch::kHasPacketDelta;
       break;
     case Op::kOctetTotal:
       s.octet_total = num();
-      s.present |= RecordScratch::kHasOctetTotal;
+      present |= RecordScratch::kHasOctetTotal;
       break;
     case Op::kPacketTotal:
       s.packet_total = num();
-      s.present |= RecordScratch::kHasPacketTotal;
+      present |= RecordScratch::kHasPacketTotal;
       break;
     case Op::kProto:
       f.proto = static_cast<uint8_t>(num());
@@ -291,26 +460,26 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
       break;
     case Op::kSrcV4:
       if (len == 4) {
-        s.src4 = loadBe32(p);
-        s.present |= RecordScratch::kHasV4;
+        s.src4 = static_cast<uint32_t>(v);
+        present |= RecordScratch::kHasV4;
       }
       break;
     case Op::kDstV4:
       if (len == 4) {
-        s.dst4 = loadBe32(p);
-        s.present |= RecordScratch::kHasV4;
+        s.dst4 = static_cast<uint32_t>(v);
+        present |= RecordScratch::kHasV4;
       }
       break;
     case Op::kSrcV6:
       if (len == 16) {
         s.src6 = IpAddr::fromV6(p);
-        s.present |= RecordScratch::kHasV6;
+        present |= RecordScratch::kHasV6;
       }
       break;
     case Op::kDstV6:
       if (len == 16) {
         s.dst6 = IpAddr::fromV6(p);
-        s.present |= RecordScratch::kHasV6;
+        present |= RecordScratch::kHasV6;
       }
       break;
     case Op::kSrcMask:
@@ -344,16 +513,16 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
     case Op::kNextHopV4:
     case Op::kBgpNextHopV4:
       // ipNextHop wins over bgpNextHop when both are present and non-zero.
-      if (len == 4 && (!(s.present & RecordScratch::kHasNextHop) || f.next_hop.v4() == 0)) {
-        f.next_hop = IpAddr::fromV4(loadBe32(p));
-        s.present |= RecordScratch::kHasNextHop;
+      if (len == 4 && (!(present & RecordScratch::kHasNextHop) || f.next_hop.v4() == 0)) {
+        f.next_hop = IpAddr::fromV4(static_cast<uint32_t>(v));
+        present |= RecordScratch::kHasNextHop;
       }
       break;
     case Op::kNextHopV6:
     case Op::kBgpNextHopV6:
-      if (len == 16 && (!(s.present & RecordScratch::kHasNextHop) || f.next_hop.isZero())) {
+      if (len == 16 && (!(present & RecordScratch::kHasNextHop) || f.next_hop.isZero())) {
         f.next_hop = IpAddr::fromV6(p);
-        s.present |= RecordScratch::kHasNextHop;
+        present |= RecordScratch::kHasNextHop;
       }
       break;
     case Op::kSrcAs:
@@ -364,59 +533,59 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
       break;
     case Op::kFirstUptime:
       s.start_uptime_ms = static_cast<uint32_t>(num());
-      s.present |= RecordScratch::kHasStartUptime;
+      present |= RecordScratch::kHasStartUptime;
       break;
     case Op::kLastUptime:
       s.end_uptime_ms = static_cast<uint32_t>(num());
-      s.present |= RecordScratch::kHasEndUptime;
+      present |= RecordScratch::kHasEndUptime;
       break;
     case Op::kIcmpTypeCode: {
       uint64_t v = num();
       f.icmp_type = static_cast<uint8_t>(v >> 8);
       f.icmp_code = static_cast<uint8_t>(v);
-      s.present |= RecordScratch::kHasIcmp;
+      present |= RecordScratch::kHasIcmp;
       break;
     }
     case Op::kIcmpType:
       f.icmp_type = static_cast<uint8_t>(num());
-      s.present |= RecordScratch::kHasIcmp;
+      present |= RecordScratch::kHasIcmp;
       break;
     case Op::kIcmpCode:
       f.icmp_code = static_cast<uint8_t>(num());
-      s.present |= RecordScratch::kHasIcmp;
+      present |= RecordScratch::kHasIcmp;
       break;
     case Op::kSrcMac:
       if (len == 6) {
-        f.src_mac = loadBeN(p, 6);
-        s.present |= RecordScratch::kHasSrcMac;
+        f.src_mac = v;
+        present |= RecordScratch::kHasSrcMac;
       }
       break;
     case Op::kDstMac:
       if (len == 6) {
-        f.dst_mac = loadBeN(p, 6);
-        s.present |= RecordScratch::kHasDstMac;
+        f.dst_mac = v;
+        present |= RecordScratch::kHasDstMac;
       }
       break;
     case Op::kPostSrcMac:
       if (len == 6) {
-        s.mac_post_src = loadBeN(p, 6);
+        s.mac_post_src = v;
       }
       break;
     case Op::kPostDstMac:
       if (len == 6) {
-        s.mac_post_dst = loadBeN(p, 6);
+        s.mac_post_dst = v;
       }
       break;
     case Op::kVlan:
       f.vlan = static_cast<uint16_t>(num() & 0x0fff);
-      s.present |= RecordScratch::kHasVlan;
+      present |= RecordScratch::kHasVlan;
       break;
     case Op::kDot1qVlan:
       s.dot1q_vlan = static_cast<uint16_t>(num() & 0x0fff);
       break;
     case Op::kDirection:
       f.direction = static_cast<uint8_t>(num());
-      s.present |= RecordScratch::kHasDirection;
+      present |= RecordScratch::kHasDirection;
       break;
     case Op::kIpVersion:
       f.ip_version = static_cast<uint8_t>(num());
@@ -432,64 +601,64 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
       break;
     case Op::kSamplerId:
       s.sampler_id = num();
-      s.present |= RecordScratch::kHasSamplerId;
+      present |= RecordScratch::kHasSamplerId;
       break;
     case Op::kSamplingInterval:
     case Op::kSamplerRandomInterval:
       s.sampling_interval = num();
-      s.present |= RecordScratch::kHasSamplingInterval;
+      present |= RecordScratch::kHasSamplingInterval;
       break;
     case Op::kSamplingPacketInterval:
       s.packet_interval = num();
-      s.present |= RecordScratch::kHasPacketInterval;
+      present |= RecordScratch::kHasPacketInterval;
       break;
     case Op::kSamplingPacketSpace:
       s.packet_space = num();
       break;
     case Op::kSamplingSize:
       s.sampling_size = num();
-      s.present |= RecordScratch::kHasSamplingSize;
+      present |= RecordScratch::kHasSamplingSize;
       break;
     case Op::kSamplingPopulation:
       s.sampling_population = num();
       break;
     case Op::kStartSec:
       s.start_abs_ns = num() * 1'000'000'000;
-      s.present |= RecordScratch::kHasStartAbs;
+      present |= RecordScratch::kHasStartAbs;
       break;
     case Op::kEndSec:
       s.end_abs_ns = num() * 1'000'000'000;
-      s.present |= RecordScratch::kHasEndAbs;
+      present |= RecordScratch::kHasEndAbs;
       break;
     case Op::kStartMs:
       s.start_abs_ns = num() * 1'000'000;
-      s.present |= RecordScratch::kHasStartAbs;
+      present |= RecordScratch::kHasStartAbs;
       break;
     case Op::kEndMs:
       s.end_abs_ns = num() * 1'000'000;
-      s.present |= RecordScratch::kHasEndAbs;
+      present |= RecordScratch::kHasEndAbs;
       break;
     case Op::kStartUs:
     case Op::kStartNs:
       s.start_abs_ns = ntpToUnixNs(p, len);
-      s.present |= RecordScratch::kHasStartAbs;
+      present |= RecordScratch::kHasStartAbs;
       break;
     case Op::kEndUs:
     case Op::kEndNs:
       s.end_abs_ns = ntpToUnixNs(p, len);
-      s.present |= RecordScratch::kHasEndAbs;
+      present |= RecordScratch::kHasEndAbs;
       break;
     case Op::kStartDeltaUs:
       s.start_delta_us = static_cast<uint32_t>(num());
-      s.present |= RecordScratch::kHasStartDelta;
+      present |= RecordScratch::kHasStartDelta;
       break;
     case Op::kEndDeltaUs:
       s.end_delta_us = static_cast<uint32_t>(num());
-      s.present |= RecordScratch::kHasEndDelta;
+      present |= RecordScratch::kHasEndDelta;
       break;
     case Op::kSysInitMs:
       s.sys_init_ms = num();
-      s.present |= RecordScratch::kHasSysInit;
+      present |= RecordScratch::kHasSysInit;
       break;
   }
 }
@@ -509,19 +678,71 @@ uint64_t RecordScratch::ownSamplingRate() const {
   return 0;
 }
 
+namespace {
+
+// The field under a step as a big-endian number: one unaligned 8-byte load, shifted. Needs 8
+// readable bytes at p + load_offset, which the caller guarantees (kWide) or falls back.
+[[gnu::always_inline]] inline uint64_t wideValue(const uint8_t* p, const Step& st) {
+  uint64_t raw;
+  std::memcpy(&raw, p + st.load_offset, sizeof raw);
+  return __builtin_bswap64(raw) >> st.shift;
+}
+
+}  // namespace
+
 bool applyTemplate(const Template& t, ByteReader& r, RecordScratch& s) {
+  FlowRecord& f = *s.rec;
+  uint32_t present = s.present;
   if (!t.varlen) {
     // Fixed-length record (most templates): one bounds check for all of it (min_length is its
-    // whole length, tail gap included), then the steps walk a plain pointer.
+    // whole length, tail gap included), then the steps walk a plain pointer. When 7 more bytes
+    // follow the record, every field is read with one 8-byte load (wideValue).
+    bool wide = r.remaining() >= size_t{t.min_length} + 7;
     const uint8_t* p = r.bytes(t.min_length);
     if (p == nullptr) {
       return false;
     }
-    for (const Step& st : t.steps) {
-      p += st.gap;
-      applyOp(st.op, p, st.length, s);
-      p += st.length;
+    if (wide) {
+      uint8_t* const bases[2] = {reinterpret_cast<uint8_t*>(&f), reinterpret_cast<uint8_t*>(&s)};
+      const Move* m = t.moves.data();
+      const Move* const u16_begin = m + t.move_end[0];
+      const Move* const u32_begin = m + t.move_end[1];
+      const Move* const u64_begin = m + t.move_end[2];
+      const Move* const end = m + t.moves.size();
+      auto value = [p](const Move& mv) {
+        uint64_t raw;
+        std::memcpy(&raw, p + mv.src, sizeof raw);
+        return __builtin_bswap64(raw) >> mv.shift;
+      };
+      for (; m < u16_begin; ++m) {
+        auto v = static_cast<uint8_t>(value(*m));
+        std::memcpy(bases[m->base] + m->dst, &v, sizeof v);
+      }
+      for (; m < u32_begin; ++m) {
+        auto v = static_cast<uint16_t>(value(*m));
+        std::memcpy(bases[m->base] + m->dst, &v, sizeof v);
+      }
+      for (; m < u64_begin; ++m) {
+        auto v = static_cast<uint32_t>(value(*m));
+        std::memcpy(bases[m->base] + m->dst, &v, sizeof v);
+      }
+      for (; m < end; ++m) {
+        uint64_t v = value(*m);
+        std::memcpy(bases[m->base] + m->dst, &v, sizeof v);
+      }
+      present |= t.move_present;
+      for (const Step& st : t.others) {
+        const uint8_t* q = p + st.gap;
+        applyOp(st.op, q, st.length, wideValue(q, st), f, s, present);
+      }
+    } else {
+      for (const Step& st : t.steps) {
+        p += st.gap;
+        applyOp(st.op, p, st.length, loadBeN(p, st.length), f, s, present);
+        p += st.length;
+      }
     }
+    s.present = present;
     return true;
   }
   for (const Step& st : t.steps) {
@@ -540,9 +761,10 @@ bool applyTemplate(const Template& t, ByteReader& r, RecordScratch& s) {
       return false;
     }
     if (st.op != Op::kSkip) {
-      applyOp(st.op, p, len, s);
+      applyOp(st.op, p, len, loadBeN(p, len), f, s, present);
     }
   }
+  s.present = present;
   return r.skip(t.tail_gap);
 }
 
