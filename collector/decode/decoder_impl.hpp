@@ -136,9 +136,9 @@ struct Template {
   std::array<uint16_t, 3> move_end{};
   uint32_t move_present = 0;
   std::vector<Step> others;
-  uint16_t tail_gap = 0;          // fixed bytes after the last step
-  uint16_t scope_count = 0;       // options templates: leading scope fields
-  uint32_t min_length = 0;        // smallest possible record (fixed bytes + 1 per varlen field)
+  uint16_t tail_gap = 0;     // fixed bytes after the last step
+  uint16_t scope_count = 0;  // options templates: leading scope fields
+  uint32_t min_length = 0;   // smallest possible record (fixed bytes + 1 per varlen field)
   bool varlen = false;
   bool options = false;
   bool ovs_layout = false;  // starts with observationPointId(138), flowDirection(61): Open vSwitch

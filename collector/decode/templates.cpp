@@ -230,9 +230,11 @@ MoveDest moveFor(Op op, uint16_t length, bool has_type_code) {
     case Op::kLastUptime:
       return toScratch(&S::end_uptime_ms, S::kHasEndUptime);
     case Op::kIcmpType:
-      return has_type_code ? MoveDest{} : MoveDest{0, 1, offsetIn(&FlowRecord::icmp_type), S::kHasIcmp};
+      return has_type_code ? MoveDest{}
+                           : MoveDest{0, 1, offsetIn(&FlowRecord::icmp_type), S::kHasIcmp};
     case Op::kIcmpCode:
-      return has_type_code ? MoveDest{} : MoveDest{0, 1, offsetIn(&FlowRecord::icmp_code), S::kHasIcmp};
+      return has_type_code ? MoveDest{}
+                           : MoveDest{0, 1, offsetIn(&FlowRecord::icmp_code), S::kHasIcmp};
     case Op::kSrcMac:
       return length == 6 ? MoveDest{0, 8, offsetIn(&FlowRecord::src_mac), S::kHasSrcMac}
                          : MoveDest{};
