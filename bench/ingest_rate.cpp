@@ -216,6 +216,9 @@ Result storeSink(const std::string& format, double rate, int seconds,
   nc::store::StoreOptions so;
   so.path = dir.string();
   nc::store::parseCompression(compression, so.compression);
+  if (const char* q = std::getenv("NC_BENCH_QUEUE_MIB")) {  // experiments only
+    so.queue_bytes = std::stoull(q) << 20;
+  }
   Result r;
   {
     nc::store::Writer w(so);
@@ -234,12 +237,13 @@ Result storeSink(const std::string& format, double rate, int seconds,
     auto t = in.totals();
     auto ws = w.stats();
     r.received = ws.rows_written;  // records here
-    std::fprintf(stderr,
-                 "  [store %s @%.0f/s: %lu records decoded, %lu kernel drops, %lu rows dropped by "
-                 "the store]\n",
-                 compression.c_str(), rate, static_cast<unsigned long>(t.records),
-                 static_cast<unsigned long>(t.kernel_drops),
-                 static_cast<unsigned long>(ws.rows_dropped));
+    std::fprintf(
+        stderr,
+        "  [store %s @%.0f/s: %lu records decoded, %lu kernel drops, %lu rows dropped by "
+        "the store, %lu of %lu blocks written while behind]\n",
+        compression.c_str(), rate, static_cast<unsigned long>(t.records),
+        static_cast<unsigned long>(t.kernel_drops), static_cast<unsigned long>(ws.rows_dropped),
+        static_cast<unsigned long>(ws.blocks_fast), static_cast<unsigned long>(ws.blocks_written));
   }
   std::filesystem::remove_all(dir);
   return r;

@@ -433,7 +433,7 @@ void readCollector(Reader& r, const YAML::Node& n, CollectorConfig& c) {
 
 void readStore(Reader& r, const YAML::Node& n, StoreConfig& s) {
   const std::string path = "store";
-  if (!r.map(n, path, {"path", "rotate", "retention", "compression"})) {
+  if (!r.map(n, path, {"path", "rotate", "retention", "compression", "queue"})) {
     return;
   }
   r.string(n, "path", path, s.path);
@@ -456,6 +456,7 @@ void readStore(Reader& r, const YAML::Node& n, StoreConfig& s) {
     r.error(n["compression"], "store.compression",
             fmt::format("must be zstd, lz4 or none (got '{}')", s.compression));
   }
+  r.size(n, "queue", path, s.queue_size, 1024 * 1024, 64ull << 30);
 }
 
 void readOvsdb(Reader& r, const YAML::Node& n, OvsdbConfig& o) {
@@ -735,6 +736,7 @@ std::string dump(const Config& c) {
       << YAML::Value << units::formatDurationMs(c.store.retention.max_age_ms) << YAML::Key
       << "max_size" << YAML::Value << c.store.retention.max_size << YAML::EndMap;
   out << YAML::Key << "compression" << YAML::Value << c.store.compression;
+  out << YAML::Key << "queue" << YAML::Value << c.store.queue_size;
   out << YAML::EndMap;
 
   out << YAML::Key << "ovsdb" << YAML::Value << YAML::BeginMap << YAML::Key << "enabled"

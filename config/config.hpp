@@ -50,7 +50,8 @@ struct StoreConfig {
   std::string path = "/var/lib/net-collector/flows";
   uint64_t rotate_ms = 60 * 1000;
   RetentionConfig retention;
-  std::string compression = "zstd";  // zstd | lz4 | none
+  std::string compression = "zstd";    // zstd | lz4 | none
+  uint64_t queue_size = 128ull << 20;  // decoded rows waiting for the writer, bytes
   bool operator==(const StoreConfig&) const = default;
 };
 

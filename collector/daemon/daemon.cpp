@@ -101,6 +101,7 @@ store::StoreOptions toStoreOptions(const config::StoreConfig& c) {
   o.max_age_ms = c.retention.max_age_ms;
   o.max_size = c.retention.max_size;
   store::parseCompression(c.compression, o.compression);  // validated by config
+  o.queue_bytes = c.queue_size;
   return o;
 }
 
@@ -117,6 +118,7 @@ nlohmann::json storeJson(const std::string& path, const store::Writer* w,
           {"rows_written", s.rows_written},
           {"blocks_written", s.blocks_written},
           {"blocks_fast", s.blocks_fast},
+          {"queue_limit_bytes", w->options().queue_bytes},
           {"drops", s.rows_dropped},
           {"errors", s.write_errors},
           {"error_now", s.error_now},

@@ -37,9 +37,9 @@ struct StoreOptions {
   uint32_t block_rows = 16384;  // rows per full block
   uint64_t flush_ms = 1000;     // partial blocks reach disk this often
   // Added members.
-  int zstd_level = 1;                          // 1..19
-  uint64_t queue_bytes = 64ull * 1024 * 1024;  // raw bytes queued for the writer thread
-  uint64_t retention_interval_ms = 10000;      // also run on every rotation
+  int zstd_level = 1;                           // 1..19
+  uint64_t queue_bytes = 128ull * 1024 * 1024;  // raw bytes queued for the writer thread
+  uint64_t retention_interval_ms = 10000;       // also run on every rotation
 };
 
 // "zstd" | "lz4" | "none" -> Compression; false on anything else.

@@ -46,8 +46,8 @@ void lowerPriority() {
 constexpr auto kErrorLogInterval = std::chrono::seconds(10);
 // Backlog (bytes of rows waiting, as a fraction of queue_bytes) at which the writer works faster
 // than configured: from 1/8 blocks stay in arrival order and zstd gives way to lz4, from 3/8 to
-// no compression (64 MiB queue: ~3 and ~8 blocks of 16384 rows). Rows are only dropped when the
-// queue is full.
+// no compression (the default 128 MiB queue: ~5 and ~16 blocks of 16384 rows). Rows are only
+// dropped when the queue is full.
 constexpr uint64_t kFastEighths = 1;
 constexpr uint64_t kRawEighths = 3;
 
@@ -646,8 +646,8 @@ struct Writer::Impl {
   }
 
   // The periodic sync: the syncer thread runs the fdatasync while this thread goes on encoding
-  // and writing (one takes ~50 ms on a slow disk, about what a 64 MiB queue holds at full rate).
-  // While one runs, the next waits for the next period.
+  // and writing (one takes ~50 ms on a slow disk, about what 64 MiB of the queue holds at full
+  // rate). While one runs, the next waits for the next period.
   void syncOpenInBackground() {
     reapSync();
     if (fd < 0 || !dirty || (syncer && syncer->busy())) {

@@ -41,7 +41,7 @@ class RoundTrip : public ::testing::TestWithParam<Case> {};
 
 TEST_P(RoundTrip, GenThroughDaemonAndStoreEqualsWhatWasSent) {
   const Case& c = GetParam();
-  DaemonProcess d("store: {path: $DIR/flows, rotate: 1s}\n", {},
+  DaemonProcess d("store: {path: $DIR/flows, rotate: 1s, queue: 32MiB}\n", {},
                   "collector: {listen: [\"127.0.0.1:0\"]}");
   auto g =
       run({cli(), "gen", "-f", c.format, "-t", "127.0.0.1:" + std::to_string(d.port()), "--records",
@@ -66,6 +66,7 @@ TEST_P(RoundTrip, GenThroughDaemonAndStoreEqualsWhatWasSent) {
   auto st = d.status();
   EXPECT_EQ(st["ingest"]["decode_errors"], 0);
   EXPECT_EQ(st["store"]["drops"], 0);
+  EXPECT_EQ(st["store"]["queue_limit_bytes"], 32u << 20);  // store.queue reaches the writer
   // And after a clean stop (segment sealed), the same answer.
   EXPECT_EQ(d.stop(), 0) << d.log();
   EXPECT_EQ(summary(store, true).value("flows", uint64_t{0}), records);

@@ -26,7 +26,7 @@ TEST(Config, StartingShapeParses) {
   auto res = loadString(R"(
 collector:   {listen: [{address: 0.0.0.0, port: 2055}, {address: "::", port: 4739}, "127.0.0.1:6343", 9995],
               threads: auto, rcvbuf: 16MiB, allow: [10.0.0.0/8, "2001:db8::/32"]}
-store:       {path: /tmp/flows, rotate: 30s, retention: {max_age: 7d, max_size: 10GiB}}
+store:       {path: /tmp/flows, rotate: 30s, retention: {max_age: 7d, max_size: 10GiB}, queue: 256MiB}
 ovsdb:       {endpoint: "tcp:127.0.0.1:6640"}
 bridges:
   - match: "br-*"
@@ -57,6 +57,7 @@ http:        {listen: "127.0.0.1:8080"}
   EXPECT_EQ(c.store.rotate_ms, 30000u);
   EXPECT_EQ(c.store.retention.max_age_ms, 7ull * 86400 * 1000);
   EXPECT_EQ(c.store.retention.max_size, 10ull << 30);
+  EXPECT_EQ(c.store.queue_size, 256ull << 20);
   EXPECT_EQ(c.ovsdb.endpoint, "tcp:127.0.0.1:6640");
   ASSERT_EQ(c.bridges.size(), 1u);
   EXPECT_EQ(c.bridges[0].match, std::vector<std::string>{"br-*"});
@@ -128,6 +129,8 @@ const BadCase kBad[] = {
      "before it closes)"},
     {"compression", "store: {compression: gzip}\n",
      "f.yaml:1:22: store.compression: must be zstd, lz4 or none (got 'gzip')"},
+    {"queue small", "store: {queue: 64k}\n",
+     "f.yaml:1:16: store.queue: must be 1.0 MiB..64.0 GiB (got 64k)"},
     {"ovsdb endpoint", "ovsdb: {endpoint: /run/db.sock}\n",
      "f.yaml:1:19: ovsdb.endpoint: must be unix:PATH or tcp:HOST:PORT (got '/run/db.sock')"},
     {"sampling zero", "bridges:\n  - match: br0\n    sflow: {sampling: 0}\n",
