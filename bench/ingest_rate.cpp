@@ -6,7 +6,8 @@
 // the ratio ingest / raw sink.
 //
 //   nc-bench-ingest [--format v9] [--seconds 3] [--rates 50000,100000,...] [--store zstd|lz4]
-//                   [--nfcapd] [--only-stores] [--receivers-anywhere]
+//                   [--nfcapd] [--only-stores] [--receivers-anywhere] [--no-gso]
+//                   [--build-all] [--queue MiB]
 //
 // This is a benchmark, not a test: nothing here asserts a time.
 #include <arpa/inet.h>
@@ -36,9 +37,11 @@
 
 namespace {
 
-std::string g_bin;   // directory of net-collector
-int g_recv_cpu = 1;  // CPU of every receiver; -1 (--receivers-anywhere): not pinned
-bool g_gso = true;   // the sender hands runs of datagrams to the kernel as UDP GSO sends
+std::string g_bin;         // directory of net-collector
+int g_recv_cpu = 1;        // CPU of every receiver; -1 (--receivers-anywhere): not pinned
+bool g_gso = true;         // the sender hands runs of datagrams to the kernel as UDP GSO sends
+uint32_t g_repeat = 4096;  // the sender builds 4096 datagrams (86 k records), then resends them
+uint64_t g_queue_mib = 0;  // --queue: the store's queue (0 = its default)
 
 // Pins the calling thread (and what it starts) to `cpu`; -1 = every CPU.
 void pin(int cpu) {
@@ -108,6 +111,10 @@ uint64_t send(const std::string& format, uint16_t port, double rate, int seconds
                                    "-q"};
   if (g_gso) {
     argv.push_back("--gso");
+  }
+  if (g_repeat > 0) {
+    argv.push_back("--repeat");
+    argv.push_back(std::to_string(g_repeat));
   }
   auto out = runPinned(argv, 0);
   auto j = nlohmann::json::parse(out, nullptr, false);
@@ -216,8 +223,8 @@ Result storeSink(const std::string& format, double rate, int seconds,
   nc::store::StoreOptions so;
   so.path = dir.string();
   nc::store::parseCompression(compression, so.compression);
-  if (const char* q = std::getenv("NC_BENCH_QUEUE_MIB")) {  // experiments only
-    so.queue_bytes = std::stoull(q) << 20;
+  if (g_queue_mib > 0) {
+    so.queue_bytes = g_queue_mib << 20;
   }
   Result r;
   {
@@ -312,6 +319,10 @@ int main(int argc, char** argv) {
       g_recv_cpu = -1;
     } else if (a == "--no-gso") {
       g_gso = false;
+    } else if (a == "--build-all") {
+      g_repeat = 0;
+    } else if (a == "--queue" && i + 1 < argc) {
+      g_queue_mib = std::stoull(argv[++i]);
     } else if (a == "--rates" && i + 1 < argc) {
       rates.clear();
       std::stringstream ss(argv[++i]);
@@ -323,21 +334,26 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: nc-bench-ingest [--format v5|v9|ipfix|sflow] [--seconds N] "
                    "[--rates R1,R2,...] [--store zstd|lz4] [--nfcapd] [--only-stores] "
-                   "[--receivers-anywhere] [--no-gso]\n"
+                   "[--receivers-anywhere] [--no-gso] [--build-all] [--queue MiB]\n"
                    "  --only-stores skips the raw sink and receive+decode-only runs\n"
                    "  --receivers-anywhere leaves the receivers (ours, nfcapd) free to run on "
                    "every CPU, as a\n    daemon does (the sender stays on CPU 0; the achieved "
                    "send rate is printed)\n"
                    "  --no-gso: the sender makes one send per datagram instead of UDP GSO "
                    "sends of up to 64\n    (the receivers see the same datagrams either way; "
-                   "GSO leaves them more CPU)\n");
+                   "GSO leaves them more CPU)\n"
+                   "  --build-all: the sender builds every datagram instead of resending the "
+                   "first 4096\n    (gen --repeat: header sequence numbers continued, export "
+                   "time renewed)\n"
+                   "  --queue MiB: our store's queue (default: store.queue's, 128 MiB)\n");
       return 2;
     }
   }
   g_bin = std::filesystem::canonical("/proc/self/exe").parent_path().string();
   pin(g_recv_cpu);
-  std::printf("format %s, %d s per step, sender on CPU 0%s, receivers %s\n", format.c_str(),
-              seconds, g_gso ? " (UDP GSO)" : "", g_recv_cpu < 0 ? "on any CPU" : "on CPU 1");
+  std::printf("format %s, %d s per step, sender on CPU 0%s%s, receivers %s\n", format.c_str(),
+              seconds, g_gso ? " (UDP GSO)" : "", g_repeat > 0 ? " (resending 4096)" : "",
+              g_recv_cpu < 0 ? "on any CPU" : "on CPU 1");
   std::printf("%10s  %22s  %22s%s%s\n", "rate/s", "raw recvmmsg recv/sent", "ingest recv/sent",
               store_codec.empty() ? "" : "  ours+store stored/sent (records)",
               with_nfcapd ? "  nfcapd stored/sent (records)" : "");

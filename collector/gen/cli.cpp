@@ -195,6 +195,12 @@ void addGenCommand(CLI::App& app) {
                 "hand runs of equal-size datagrams to the kernel as one UDP GSO send (Linux "
                 "4.18+): receivers see the same datagrams, the sender spends far less CPU (load "
                 "tests on the collector's own machine); falls back to plain sends when refused");
+  gen->add_option("--repeat", o.repeat,
+                  "build only the first N datagrams, then send them again and again with the "
+                  "sequence numbers continued and the export time renewed (flow times relative to "
+                  "it move on: v5, v9, sFlow; IPFIX's absolute ones stay): a load test that costs "
+                  "the sender little CPU (0 = build every datagram)")
+      ->capture_default_str();
   gen->callback([args] {
     std::string errors = finish(*args);
     if (!errors.empty()) {

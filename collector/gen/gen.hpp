@@ -125,6 +125,10 @@ struct GenOptions {
   bool quiet = false;    // no human summary or progress on stderr
   uint32_t batch = 64;   // datagrams per sendmmsg call
   bool gso = false;      // send runs of equal-size datagrams as UDP GSO super-datagrams
+  // Build the first `repeat` datagrams, then send them again and again with their header's
+  // sequence numbers (and sFlow sample sequences) continued and the export time renewed
+  // (0 = build every datagram). A sender that costs little CPU, for load tests.
+  uint32_t repeat = 0;
 };
 
 // Checks `options` and fills defaults (nets, ports, protocols, port). Returns "" when usable,

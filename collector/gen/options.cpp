@@ -311,6 +311,9 @@ std::string validate(GenOptions& o) {
   if (o.format == Format::kNetflowV5 && o.sampling > 0x3fff) {
     fail("NetFlow v5 advertises sampling intervals up to 16383");
   }
+  if (o.repeat > 1'000'000) {
+    fail("--repeat must be 0..1000000 datagrams");
+  }
   if (o.batch == 0 || o.batch > 1024) {
     fail("--batch must be 1..1024");
   }

@@ -56,6 +56,19 @@ struct Generator::Impl {
   size_t taken = 0;
   size_t wanted;
   GenStats stats;
+  // --repeat: the datagrams of the first pass and what each carries, the sequence counters one
+  // pass advances them by.
+  struct Kept {
+    std::vector<uint8_t> bytes;
+    uint32_t records = 0;
+    uint64_t flow_packets = 0;
+    uint64_t flow_bytes = 0;
+  };
+  std::vector<Kept> kept;
+  uint32_t pass_sequence = 0;
+  uint32_t pass_samples = 0;
+
+  bool replay(uint64_t now_ns, std::vector<uint8_t>& out);
 
   explicit Impl(const GenOptions& o) : options(o), source(o), wanted(recordsWanted(o)) {
     state.domain = o.domain;
@@ -71,12 +84,81 @@ Generator::Generator(const GenOptions& options) : impl_(std::make_unique<Impl>(o
 
 Generator::~Generator() = default;
 
+namespace {
+
+void add32(uint8_t* p, uint32_t delta) {
+  uint32_t v = (uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3]) + delta;
+  wire::put32(p, v);
+}
+
+}  // namespace
+
+// A datagram of the first pass again: header sequence numbers continued (the k-th pass adds k
+// times what one pass advanced them by), export time renewed, sFlow sample sequences and pools
+// continued. The records are the first pass's; lastRecords() is empty.
+bool Generator::Impl::replay(uint64_t now_ns, std::vector<uint8_t>& out) {
+  const uint64_t index = stats.datagrams;
+  const Kept& k = kept[index % kept.size()];
+  const auto pass = static_cast<uint32_t>(index / kept.size());
+  out = k.bytes;
+  uint8_t* p = out.data();
+  const auto secs = static_cast<uint32_t>(now_ns / kNsPerSec);
+  switch (options.format) {
+    case Format::kNetflowV5:  // uptime 4, unix_secs 8, unix_nsecs 12, flow_sequence 16
+      wire::put32(p + 8, secs);
+      wire::put32(p + 12, static_cast<uint32_t>(now_ns % kNsPerSec));
+      add32(p + 16, pass * pass_sequence);
+      break;
+    case Format::kNetflowV9:  // uptime 4, unix_secs 8, sequence 12
+      wire::put32(p + 8, secs);
+      add32(p + 12, pass * pass_sequence);
+      break;
+    case Format::kIpfix:  // export time 4, sequence 8
+      wire::put32(p + 4, secs);
+      add32(p + 8, pass * pass_sequence);
+      break;
+    case Format::kSflow: {
+      // version, address type, agent (4 or 16), sub-agent, sequence, uptime, samples
+      size_t at = p[7] == 1 ? 12 : 24;
+      add32(p + at + 4, pass * pass_sequence);
+      wire::put32(p + at + 8, static_cast<uint32_t>((now_ns - state.boot_ns) / 1'000'000));
+      size_t s = at + 16;
+      while (s + 8 <= out.size()) {  // flow samples: tag 1, length, sequence, source, rate, pool
+        uint32_t len = uint32_t{p[s + 4]} << 24 | uint32_t{p[s + 5]} << 16 |
+                       uint32_t{p[s + 6]} << 8 | p[s + 7];
+        bool flow_sample = p[s] == 0 && p[s + 1] == 0 && p[s + 2] == 0 && p[s + 3] == 1;
+        if (flow_sample && s + 8 + 16 <= out.size()) {
+          add32(p + s + 8, pass * pass_samples);
+          add32(p + s + 20, pass * pass_samples * state.sampling);
+        }
+        s += 8 + len;
+      }
+      break;
+    }
+  }
+  stats.datagrams += 1;
+  stats.records += k.records;
+  stats.bytes += out.size();
+  stats.flow_packets += k.flow_packets;
+  stats.flow_bytes += k.flow_bytes;
+  taken = 0;
+  count = 0;
+  return true;
+}
+
 bool Generator::next(uint64_t now_ns, std::vector<uint8_t>& out) {
   Impl& m = *impl_;
   const GenOptions& o = m.options;
   if ((o.count > 0 && m.stats.datagrams >= o.count) ||
       (o.records > 0 && m.stats.records >= o.records)) {
     return false;
+  }
+  if (o.repeat > 0 && m.kept.size() == o.repeat) {
+    if (o.records > 0 &&
+        m.stats.records + m.kept[m.stats.datagrams % o.repeat].records > o.records) {
+      return false;  // a kept datagram holds more than the records still wanted
+    }
+    return m.replay(now_ns, out);
   }
   std::copy(m.pending.begin() + static_cast<ptrdiff_t>(m.taken),
             m.pending.begin() + static_cast<ptrdiff_t>(m.count), m.pending.begin());
@@ -104,15 +186,24 @@ bool Generator::next(uint64_t now_ns, std::vector<uint8_t>& out) {
   m.stats.datagrams += 1;
   m.stats.records += n;
   m.stats.bytes += out.size();
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
   for (size_t i = 0; i < n; ++i) {
     const FlowRecord& r = m.pending[i];
     if (o.format == Format::kSflow) {
-      m.stats.flow_packets += 1;
-      m.stats.flow_bytes += wire::sflowFrameLength(r);
+      packets += 1;
+      bytes += wire::sflowFrameLength(r);
     } else {
-      m.stats.flow_packets += r.packets;
-      m.stats.flow_bytes += r.bytes;
+      packets += r.packets;
+      bytes += r.bytes;
     }
+  }
+  m.stats.flow_packets += packets;
+  m.stats.flow_bytes += bytes;
+  if (o.repeat > 0) {
+    m.kept.push_back(Impl::Kept{out, static_cast<uint32_t>(n), packets, bytes});
+    m.pass_sequence = m.state.sequence;
+    m.pass_samples = m.state.sample_sequence;
   }
   return true;
 }
