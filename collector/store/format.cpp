@@ -587,6 +587,18 @@ bool peekFlowBlock(std::span<const uint8_t> f, FlowBlockInfo& info, std::string*
 
 namespace {
 
+template <uint64_t D>
+bool allDivisible(const uint64_t* x, size_t n, uint64_t base);
+
+// Keys (times[i] - base) / D, as K: D a constant, so no division instruction.
+template <uint64_t D, typename K>
+void quotients(std::span<const uint64_t> times, uint64_t base, std::vector<K>& key) {
+  key.resize(times.size());
+  for (size_t i = 0; i < times.size(); ++i) {
+    key[i] = static_cast<K>((times[i] - base) / D);
+  }
+}
+
 // Stable LSD radix sort of rows 0..n-1 by key[i] (11-bit digits, `passes` of them; digits all
 // rows share are skipped): the permutation goes to `perm`. K is uint32_t when the keys fit.
 template <typename K>
@@ -647,20 +659,36 @@ void stableOrder(std::span<const uint64_t> times, std::vector<uint32_t>& perm) {
   // pairs through std::sort, the row breaking ties (the same order).
   const auto [lo, hi] = std::minmax_element(times.begin(), times.end());
   const uint64_t base = *lo;
-  const unsigned bits = static_cast<unsigned>(std::bit_width(*hi - base));
+  // Times of one resolution (NetFlow and IPFIX milliseconds, Open vSwitch's microseconds) sort
+  // on their quotient, which has fewer bits: a minute of milliseconds takes 2 passes, not 4.
+  uint64_t unit = 1;
+  if (*hi - base >= (uint64_t{1} << 22)) {
+    if (allDivisible<1'000'000>(times.data(), n, base)) {
+      unit = 1'000'000;
+    } else if (allDivisible<1'000>(times.data(), n, base)) {
+      unit = 1'000;
+    }
+  }
+  const unsigned bits = static_cast<unsigned>(std::bit_width((*hi - base) / unit));
   const unsigned passes = (bits + 10) / 11;
   if (bits <= 32) {
     thread_local std::vector<uint32_t> key;
-    key.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      key[i] = static_cast<uint32_t>(times[i] - base);
+    if (unit == 1'000'000) {
+      quotients<1'000'000>(times, base, key);
+    } else if (unit == 1'000) {
+      quotients<1'000>(times, base, key);
+    } else {
+      quotients<1>(times, base, key);
     }
     radixPermutation(key, passes, perm);
   } else if (passes <= 4) {
     thread_local std::vector<uint64_t> key;
-    key.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      key[i] = times[i] - base;
+    if (unit == 1'000'000) {
+      quotients<1'000'000>(times, base, key);
+    } else if (unit == 1'000) {
+      quotients<1'000>(times, base, key);
+    } else {
+      quotients<1>(times, base, key);
     }
     radixPermutation(key, passes, perm);
   } else {

@@ -501,6 +501,22 @@ TEST(block, Version4PacksSmallHotColumnsToBits) {
 // sortByFirstNs orders the rows of every column by first_ns, equal times in their original order
 // (a stable sort), whatever the span of the block's times: radix passes over 32-bit and 64-bit
 // offsets, and the comparison sort for spans over 44 bits; checked against std::stable_sort.
+// sortByFirstNs(rs) equals std::stable_sort by first_ns (in_if holds each row's position).
+void expectStableSort(const std::vector<FlowRecord>& rs, const std::string& what) {
+  std::vector<FlowRecord> want = rs;
+  std::stable_sort(want.begin(), want.end(), [](const FlowRecord& a, const FlowRecord& b) {
+    return a.first_ns < b.first_ns;
+  });
+  FlowColumns c;
+  c.append(rs);
+  format::sortByFirstNs(c);
+  ASSERT_EQ(c.size(), rs.size());
+  for (size_t i = 0; i < rs.size(); ++i) {
+    ASSERT_EQ(c.first_ns[i], want[i].first_ns) << what << " row " << i;
+    ASSERT_EQ(c.in_if[i], want[i].in_if) << what << " row " << i;
+  }
+}
+
 TEST(block, SortByFirstNsIsAStableSortForEverySpan) {
   for (uint64_t span : {uint64_t{1}, uint64_t{5000}, uint64_t{1} << 31, uint64_t{1} << 32,
                         uint64_t{1} << 40, uint64_t{1} << 44, uint64_t{1} << 50, UINT64_MAX}) {
@@ -515,17 +531,30 @@ TEST(block, SortByFirstNsIsAStableSortForEverySpan) {
       }
       rs[n / 2].first_ns = span == UINT64_MAX ? UINT64_MAX : kBase + span;
       rs[n - 1].first_ns = span == UINT64_MAX ? 0 : kBase;
-      std::vector<FlowRecord> want = rs;
-      std::stable_sort(want.begin(), want.end(), [](const FlowRecord& a, const FlowRecord& b) {
-        return a.first_ns < b.first_ns;
-      });
-      FlowColumns c;
-      c.append(rs);
-      format::sortByFirstNs(c);
-      ASSERT_EQ(c.size(), n);
-      for (size_t i = 0; i < n; ++i) {
-        ASSERT_EQ(c.first_ns[i], want[i].first_ns) << "span " << span << " row " << i;
-        ASSERT_EQ(c.in_if[i], want[i].in_if) << "span " << span << " row " << i;
+      expectStableSort(rs, "span " + std::to_string(span));
+    }
+  }
+}
+
+// Times of one resolution (ms, us) sort on their quotient: the same stable order, also when one
+// time breaks the resolution.
+TEST(block, SortByFirstNsOfMillisecondsAndMicroseconds) {
+  for (uint64_t unit : {uint64_t{1'000}, uint64_t{1'000'000}}) {
+    for (uint64_t units : {uint64_t{10}, uint64_t{5'000}, uint64_t{60'000}, uint64_t{1} << 30}) {
+      for (bool odd : {false, true}) {
+        std::mt19937_64 rng(unit ^ units ^ (odd ? 1 : 0));
+        std::vector<FlowRecord> rs(3000);
+        for (size_t i = 0; i < rs.size(); ++i) {
+          rs[i].first_ns = kBase + (rng() % (units + 1)) * unit;  // many ties for small spans
+          rs[i].in_if = static_cast<uint32_t>(i);
+        }
+        rs[7].first_ns = kBase + units * unit;
+        rs[9].first_ns = kBase;
+        if (odd) {
+          rs[11].first_ns += 1;
+        }
+        expectStableSort(rs, "unit " + std::to_string(unit) + " units " + std::to_string(units) +
+                                 (odd ? " odd" : ""));
       }
     }
   }
