@@ -730,11 +730,15 @@ BlockEncoder::BlockEncoder(StoreOptions::Compression compression, int zstd_level
 }
 
 void BlockEncoder::setCodec(StoreOptions::Compression compression) {
+  const uint8_t before = codec_;
   codec_ = compression == StoreOptions::Compression::kZstd  ? kCodecZstd
            : compression == StoreOptions::Compression::kLz4 ? kCodecLz4
                                                             : kCodecNone;
   if (codec_ == kCodecZstd && zctx_ == nullptr) {
     zctx_ = ZSTD_createCCtx();
+  }
+  if (codec_ != before) {
+    skip_ = {};  // what one codec could not shrink, another may
   }
 }
 
@@ -1168,6 +1172,11 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
                         ? uint8_t{kCodecNone}
                         : codec_;
     size_t enc_len = 0;
+    if (codec != kCodecNone && raw_len > 0 && skip_[id] > 0) {
+      --skip_[id];
+      ++tries_.skipped;
+      codec = kCodecNone;
+    }
     if (codec == kCodecZstd && raw_len > 0) {
       packed_.resize(stream_at + ZSTD_compressBound(raw_len));
       size_t r = ZSTD_compressCCtx(zctx_, packed_.data() + stream_at, packed_.size() - stream_at,
@@ -1179,8 +1188,11 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
       const bool keep = kHotColumn[id] ? r * 3 <= raw_len * 2 : r * 5 <= raw_len * 4;
       if (ZSTD_isError(r) || !keep) {
         codec = kCodecNone;
+        skip_[id] = kSkipAfterMiss;
+        ++tries_.missed;
       } else {
         enc_len = r;
+        ++tries_.paid;
       }
     } else if (codec == kCodecLz4 && raw_len > 0) {
       packed_.resize(stream_at + static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw_len))));
@@ -1189,8 +1201,11 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
           static_cast<int>(raw_len), static_cast<int>(packed_.size() - stream_at));
       if (r <= 0 || static_cast<size_t>(r) >= raw_len) {
         codec = kCodecNone;
+        skip_[id] = kSkipAfterMiss;
+        ++tries_.missed;
       } else {
         enc_len = static_cast<size_t>(r);
+        ++tries_.paid;
       }
     } else {
       codec = kCodecNone;

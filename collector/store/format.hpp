@@ -240,6 +240,17 @@ class BlockEncoder {
   // the codec (block version 4; with zstd they always are): the writer does so while behind,
   // when lz4 on every column would cost more than zstd on the cold ones.
   void setHotColumnsRaw(bool raw) { hot_raw_ = raw; }
+  // A column whose compression did not pay in one block is stored raw without trying in the
+  // next kSkipAfterMiss blocks this encoder writes (random MAC addresses, say: the codec would
+  // run over them in every block for nothing). A change of codec tries every column again.
+  static constexpr uint8_t kSkipAfterMiss = 15;
+  // Compressions that paid, that did not, and that were skipped, so far.
+  struct Tries {
+    uint64_t paid = 0;
+    uint64_t missed = 0;
+    uint64_t skipped = 0;
+  };
+  const Tries& tries() const { return tries_; }
 
  private:
   uint8_t codec_;
@@ -252,6 +263,8 @@ class BlockEncoder {
   std::vector<uint8_t> packed_;
   std::vector<uint64_t> scratch_;
   std::vector<uint8_t> bits_;
+  std::array<uint8_t, kColumnCount> skip_{};  // blocks left to store the column raw untried
+  Tries tries_;
 };
 
 // Decodes a flow-block frame (crc already verified) into `out`. Not thread-safe; one per thread.

@@ -251,6 +251,57 @@ TEST(block, ColumnsZstdBarelyShrinksAreStoredRaw) {
   EXPECT_EQ(rowsOf(back), rowsOf(c));
 }
 
+// A column the codec could not shrink in one block is stored raw untried in the next
+// kSkipAfterMiss blocks, tried again after them, and tried again at once after a codec change;
+// every block still decodes to its rows, and a compressible column keeps being compressed.
+TEST(block, AColumnThatDidNotCompressIsNotTriedAgainForABit) {
+  std::mt19937_64 rng(11);
+  auto block = [&] {
+    std::vector<FlowRecord> rs(4096);
+    for (size_t i = 0; i < rs.size(); ++i) {
+      rs[i].first_ns = kBase + i * 1000;
+      rs[i].src_mac = rng() & 0xffffffffffffull;        // random: no codec shrinks it
+      rs[i].out_if = static_cast<uint32_t>(rng() % 4);  // compresses well
+    }
+    FlowColumns c;
+    c.append(rs);
+    return c;
+  };
+  for (auto codec : {StoreOptions::Compression::kZstd, StoreOptions::Compression::kLz4}) {
+    format::BlockEncoder enc(codec, 1);
+    const uint8_t want =
+        codec == StoreOptions::Compression::kZstd ? format::kCodecZstd : format::kCodecLz4;
+    uint64_t skipped_before = 0;
+    for (size_t k = 0; k < 2 * (format::BlockEncoder::kSkipAfterMiss + 1); ++k) {
+      FlowColumns c = block();
+      std::vector<uint8_t> frame;
+      enc.encode(c, frame);
+      EXPECT_EQ(entryOf(frame, Column::src_mac).codec, format::kCodecNone) << k;
+      EXPECT_EQ(entryOf(frame, Column::out_if).codec, want) << k;
+      // Blocks 0 and 16 try src_mac (and miss); the 15 after each skip it.
+      const bool tried = k % (format::BlockEncoder::kSkipAfterMiss + 1) == 0;
+      EXPECT_EQ(enc.tries().skipped - skipped_before, tried ? 0u : 1u) << k;
+      skipped_before = enc.tries().skipped;
+      FlowColumns back;
+      format::BlockDecoder dec;
+      std::string why;
+      ASSERT_TRUE(dec.decode(frame, back, &why)) << why;
+      EXPECT_EQ(rowsOf(back), rowsOf(c));
+    }
+    EXPECT_EQ(enc.tries().missed, 2u);
+    // A third miss starts another 15 blocks; another codec tries the column at once.
+    std::vector<uint8_t> frame;
+    FlowColumns c = block();
+    enc.encode(c, frame);
+    EXPECT_EQ(enc.tries().missed, 3u);
+    enc.setCodec(codec == StoreOptions::Compression::kZstd ? StoreOptions::Compression::kLz4
+                                                           : StoreOptions::Compression::kZstd);
+    c = block();
+    enc.encode(c, frame);
+    EXPECT_EQ(enc.tries().missed, 4u);
+  }
+}
+
 // first_ns spread wider than 2^56 ns cannot be narrowed: it falls back to delta + shuffle.
 TEST(block, WideFirstNsUsesDelta) {
   std::vector<FlowRecord> rs(3);
