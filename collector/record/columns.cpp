@@ -78,9 +78,10 @@ FlowRecord FlowColumns::row(size_t i) const {
 
 namespace {
 
+// Widens s to the range of v[0, n) (s.min/s.max start at UINT64_MAX/0, so ranges merge).
 template <typename T>
-void rangeOf(const std::vector<T>& v, ColumnStats& s) {
-  if (v.empty()) {
+void rangeOf(const T* v, size_t n, ColumnStats& s, bool& /*have*/) {
+  if (n == 0) {
     return;
   }
   T mn = v[0];
@@ -90,7 +91,6 @@ void rangeOf(const std::vector<T>& v, ColumnStats& s) {
     // instead of one (each compare waits for the one before it in a chain).
     T lo[4] = {mn, mn, mn, mn};
     T hi[4] = {mx, mx, mx, mx};
-    const size_t n = v.size();
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
       for (size_t k = 0; k < 4; ++k) {
@@ -106,7 +106,8 @@ void rangeOf(const std::vector<T>& v, ColumnStats& s) {
     mx = std::max(std::max(hi[0], hi[1]), std::max(hi[2], hi[3]));
   } else {
     // In T's width, in locals: the loop vectorizes.
-    for (const T& x : v) {
+    for (size_t i = 0; i < n; ++i) {
+      const T x = v[i];
       mn = x < mn ? x : mn;
       mx = x > mx ? x : mx;
     }
@@ -129,17 +130,29 @@ inline Addr128 toWords(const IpAddr& a) {
   return {__builtin_bswap64(hi), __builtin_bswap64(lo)};
 }
 
-void rangeOf(const std::vector<IpAddr>& v, ColumnStats& s) {
-  if (v.empty()) {
+// The smallest and largest address of v[0, n) (byte-wise order), merged into s.amin/s.amax
+// when `have` says they already hold a range.
+void rangeOf(const IpAddr* v, size_t n, ColumnStats& s, bool& have) {
+  if (n == 0) {
     return;
   }
+  auto merge = [&](const IpAddr& lo, const IpAddr& hi) {
+    if (!have || toWords(lo) < toWords(s.amin)) {
+      s.amin = lo;
+    }
+    if (!have || toWords(s.amax) < toWords(hi)) {
+      s.amax = hi;
+    }
+    have = true;
+  };
   {
     // Usually every address is IPv4-mapped (::ffff:a.b.c.d): their order is that of the IPv4
     // addresses, one 32-bit compare each.
     uint64_t not_v4 = 0;
     uint32_t mn = UINT32_MAX;
     uint32_t mx = 0;
-    for (const IpAddr& a : v) {
+    for (size_t i = 0; i < n; ++i) {
+      const IpAddr& a = v[i];
       uint64_t w0;
       uint32_t w2;
       uint32_t w3;
@@ -155,8 +168,7 @@ void rangeOf(const std::vector<IpAddr>& v, ColumnStats& s) {
       mx = x > mx ? x : mx;
     }
     if (not_v4 == 0) {
-      s.amin = IpAddr::fromV4(mn);
-      s.amax = IpAddr::fromV4(mx);
+      merge(IpAddr::fromV4(mn), IpAddr::fromV4(mx));
       return;
     }
   }
@@ -164,7 +176,7 @@ void rangeOf(const std::vector<IpAddr>& v, ColumnStats& s) {
   size_t imax = 0;
   Addr128 mn = toWords(v[0]);
   Addr128 mx = mn;
-  for (size_t i = 1; i < v.size(); ++i) {
+  for (size_t i = 1; i < n; ++i) {
     const Addr128 a = toWords(v[i]);
     if (a < mn) {
       mn = a;
@@ -175,16 +187,53 @@ void rangeOf(const std::vector<IpAddr>& v, ColumnStats& s) {
       imax = i;
     }
   }
-  s.amin = v[imin];
-  s.amax = v[imax];
+  merge(v[imin], v[imax]);
 }
 
 }  // namespace
 
+void FlowColumns::assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order,
+                         BlockSummary& summary) {
+  const size_t n = order.size();
+#define NC_RESIZE(type, name) name.resize(n);
+  NC_FLOW_COLUMNS(NC_RESIZE)
+#undef NC_RESIZE
+  summary.rows = static_cast<uint32_t>(n);
+  summary.cols = {};
+  std::array<bool, kColumnCount> have{};
+  // Tiles of rows: each tile's ranges are taken while its column pieces (~40 KiB) are still in
+  // L1, instead of in a pass over the whole block's columns afterwards.
+  constexpr size_t kTile = 256;
+  constexpr size_t kAhead = 8;  // rows are read in `order`, i.e. at random: fetch them early
+  for (size_t t = 0; t < n; t += kTile) {
+    const size_t end = std::min(n, t + kTile);
+    for (size_t i = t; i < end; ++i) {
+      if (i + kAhead < n) {
+        const char* next = reinterpret_cast<const char*>(&rows[order[i + kAhead]]);
+        for (size_t at = 0; at < sizeof(FlowRecord); at += 64) {
+          __builtin_prefetch(next + at);
+        }
+      }
+      const FlowRecord& r = rows[order[i]];
+#define NC_SET(type, name) name[i] = toColumn(r.name);
+      NC_FLOW_COLUMNS(NC_SET)
+#undef NC_SET
+    }
+#define NC_RANGE(type, name)                                                         \
+  rangeOf(name.data() + t, end - t, summary.cols[static_cast<size_t>(Column::name)], \
+          have[static_cast<size_t>(Column::name)]);
+    NC_FLOW_COLUMNS(NC_RANGE)
+#undef NC_RANGE
+  }
+}
+
 void BlockSummary::compute(const FlowColumns& c) {
   rows = static_cast<uint32_t>(c.size());
   cols = {};
-#define NC_RANGE(type, name) rangeOf(c.name, cols[static_cast<size_t>(Column::name)]);
+  std::array<bool, kColumnCount> have{};
+#define NC_RANGE(type, name)                                                     \
+  rangeOf(c.name.data(), c.name.size(), cols[static_cast<size_t>(Column::name)], \
+          have[static_cast<size_t>(Column::name)]);
   NC_FLOW_COLUMNS(NC_RANGE)
 #undef NC_RANGE
 }

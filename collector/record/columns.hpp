@@ -81,6 +81,8 @@ inline bool hasColumn(const ColumnSet& s, Column c) {
 
 // A batch of flows. size() is the length of first_ns: a batch decoded with a column set (see
 // ColumnSet) always has first_ns; the columns outside the set are EMPTY vectors, not defaults.
+struct BlockSummary;
+
 struct FlowColumns {
 #define NC_DECLARE_COLUMN(type, name) std::vector<type> name;
   NC_FLOW_COLUMNS(NC_DECLARE_COLUMN)
@@ -99,6 +101,10 @@ struct FlowColumns {
   // Replaces the contents with rows[order[0]], rows[order[1]], ...: a transpose and a permutation
   // in one pass (the store's writer sorts a block of records by time this way).
   void assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order);
+  // The same, and `summary` = the BlockSummary of the result (computed on the way, cheaper than
+  // BlockSummary::compute afterwards).
+  void assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order,
+              BlockSummary& summary);
   FlowRecord row(size_t i) const;
 };
 

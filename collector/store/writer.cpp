@@ -200,13 +200,12 @@ struct EncodedBlock {
     for (uint32_t& o : order) {
       o += static_cast<uint32_t>(from);
     }
-    cols.assign(rows.rows, order);
     entry = format::IndexEntry{};
+    cols.assign(rows.rows, order, entry.summary);
     if (cols.empty()) {
       frame.clear();
       return;
     }
-    entry.summary.compute(cols);
     enc.encode(cols, frame, &entry.summary);
   }
 };

@@ -110,5 +110,61 @@ TEST(Columns, BlockSummaryAgainstAPlainScan) {
   }
 }
 
+// assign() with a summary fills the same columns as without, and the summary it takes tile by
+// tile equals BlockSummary::compute afterwards: ranges merged across tiles, IPv4-only tiles next
+// to tiles with IPv6 addresses below and above them, sizes around the tile size.
+TEST(Columns, AssignWithSummaryEqualsComputeAfterwards) {
+  std::mt19937_64 rng(9);
+  for (size_t n : {0u, 1u, 255u, 256u, 257u, 1000u, 5000u}) {
+    for (int mix = 0; mix < 3; ++mix) {
+      const size_t from = 17;
+      std::vector<FlowRecord> rows(n + from + 5);
+      for (size_t i = 0; i < rows.size(); ++i) {
+        FlowRecord& r = rows[i];
+        r.first_ns = rng();
+        r.bytes = rng() >> (rng() % 64);
+        r.in_if = static_cast<uint32_t>(rng() % 1000);
+        r.src_port = static_cast<uint16_t>(rng());
+        r.proto = static_cast<uint8_t>(rng() % 3);
+        r.src_addr = IpAddr::fromV4(0x0a000000u | static_cast<uint32_t>(rng() % 65536));
+        r.dst_addr = IpAddr::fromV4(static_cast<uint32_t>(rng()));
+        if (mix == 1 && i % 700 == 300) {
+          IpAddr::parse(i % 1400 == 300 ? "::1" : "ffff::9", r.src_addr);
+        }
+        if (mix == 2) {
+          IpAddr::parse(i % 2 ? "2001:db8::1" : "2001:db8::2", r.dst_addr);
+        }
+      }
+      std::vector<uint32_t> order(n);
+      for (size_t i = 0; i < n; ++i) {
+        order[i] = static_cast<uint32_t>(from + i);
+      }
+      std::shuffle(order.begin(), order.end(), rng);
+      FlowColumns plain;
+      plain.assign(rows, order);
+      FlowColumns with;
+      BlockSummary got;
+      got.rows = 99;
+      with.assign(rows, order, got);
+      BlockSummary want;
+      want.compute(plain);
+      ASSERT_EQ(with.size(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(with.row(i).first_ns, plain.row(i).first_ns) << n << " row " << i;
+        ASSERT_EQ(with.row(i).src_addr, plain.row(i).src_addr) << n << " row " << i;
+      }
+      EXPECT_EQ(got.rows, want.rows);
+      for (size_t k = 0; k < kColumnCount; ++k) {
+        EXPECT_EQ(got.cols[k].min, want.cols[k].min) << "n " << n << " mix " << mix << " col " << k;
+        EXPECT_EQ(got.cols[k].max, want.cols[k].max) << "n " << n << " mix " << mix << " col " << k;
+        EXPECT_EQ(got.cols[k].amin, want.cols[k].amin)
+            << "n " << n << " mix " << mix << " col " << k;
+        EXPECT_EQ(got.cols[k].amax, want.cols[k].amax)
+            << "n " << n << " mix " << mix << " col " << k;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace nc
