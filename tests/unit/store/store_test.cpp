@@ -2,6 +2,9 @@
 // truncation and crash recovery of `.open` segments.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -355,6 +358,82 @@ TEST(store, CompressionShrinksRepetitiveFlows) {
   // zstd on top (for the columns it may compress, format.hpp "Encoder policy").
   EXPECT_LT(bytes[0] * 8, rows.size() * format::rowBytes()) << "none " << bytes[0];
   EXPECT_LT(bytes[1] * 2, bytes[0]) << "zstd " << bytes[1] << " vs none " << bytes[0];
+}
+
+// Pages of `path` in the page cache, and the file's pages.
+std::pair<size_t, size_t> residentPages(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(fd, 0) << path;
+  const size_t size = fs::file_size(path);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t pages = (size + page - 1) / page;
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  EXPECT_NE(map, MAP_FAILED);
+  std::vector<unsigned char> in(pages);
+  EXPECT_EQ(::mincore(map, size, in.data()), 0);
+  ::munmap(map, size);
+  ::close(fd);
+  return {static_cast<size_t>(
+              std::count_if(in.begin(), in.end(), [](unsigned char c) { return (c & 1) != 0; })),
+          pages};
+}
+
+// Once synced, written segment pages leave the page cache (the writer drops them): by flush()
+// for the open segment, by the seal at rotation for a complete one. The rows still read back.
+TEST(store, SyncedSegmentsLeaveThePageCache) {
+  test::TempDir dir("store");
+  struct statfs fs_info {};
+  ASSERT_EQ(::statfs(dir.path().c_str(), &fs_info), 0);
+  if (fs_info.f_type == TMPFS_MAGIC || fs_info.f_type == RAMFS_MAGIC) {
+    GTEST_SKIP() << "the store directory is on tmpfs: its pages are the data";
+  }
+  StoreOptions o = smallOptions(dir.path() / "s");
+  o.block_rows = 16384;
+  o.flush_ms = 3'600'000;  // only flush() syncs the open segment
+  o.rotate_ms = 2000;      // room for the appends between rotations, also under sanitizers
+  const auto rows = randomFlows(200000, 5);
+  {
+    Writer w(o);
+    // Start right after a rotation time, so that the next one comes after both appends.
+    auto wallMs = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    while (wallMs() % 2000 > 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    w.append(rows);
+    w.flush();
+    auto open = files(o.path);
+    ASSERT_EQ(open.size(), 1u);
+    auto [resident, pages] = residentPages(open[0].path);
+    EXPECT_GT(pages, 256u);
+    EXPECT_LT(resident * 10, pages) << resident << " of " << pages << " pages cached";
+    w.append(rows);  // as many again, synced only by the seal at the rotation
+    // After the rotation time, one more full block: the writer seals the segment before it.
+    while (wallMs() % 2000 < 1900) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    while (wallMs() % 2000 > 100) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    w.append(std::span(rows).first(o.block_rows));
+    std::vector<io::SegmentFile> now;
+    for (int i = 0; i < 300; ++i) {
+      now = files(o.path);
+      if (!now.empty() && now[0].complete) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(!now.empty() && now[0].complete);
+    auto [sealed_resident, sealed_pages] = residentPages(now[0].path);
+    EXPECT_GT(sealed_pages * 10, pages * 18);  // both appends are in it (but a partial block)
+    EXPECT_LT(sealed_resident * 10, sealed_pages)
+        << sealed_resident << " of " << sealed_pages << " pages cached";
+  }
+  EXPECT_EQ(readAll(o.path).size(), 2 * rows.size() + o.block_rows);
 }
 
 TEST(store, RotationMakesSeveralSegments) {
