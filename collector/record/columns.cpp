@@ -48,13 +48,21 @@ void FlowColumns::append(std::span<const FlowRecord> rs) {
   }
 }
 
-void FlowColumns::assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order) {
-  const size_t n = order.size();
-#define NC_RESIZE(type, name) name.resize(n);
+namespace {
+
+// Sizes every column of c to n rows.
+void resizeAll(FlowColumns& c, size_t n) {
+#define NC_RESIZE(type, name) c.name.resize(n);
   NC_FLOW_COLUMNS(NC_RESIZE)
 #undef NC_RESIZE
+}
+
+// Column rows [from, to) = rows[order[from]], ... (the columns already have order.size() rows).
+void gatherRows(FlowColumns& c, std::span<const FlowRecord> rows, std::span<const uint32_t> order,
+                size_t from, size_t to) {
+  const size_t n = order.size();
   constexpr size_t kAhead = 8;  // rows are read in `order`, i.e. at random: fetch them early
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = from; i < to; ++i) {
     if (i + kAhead < n) {
       const char* next = reinterpret_cast<const char*>(&rows[order[i + kAhead]]);
       for (size_t at = 0; at < sizeof(FlowRecord); at += 64) {
@@ -62,10 +70,17 @@ void FlowColumns::assign(std::span<const FlowRecord> rows, std::span<const uint3
       }
     }
     const FlowRecord& r = rows[order[i]];
-#define NC_SET(type, name) name[i] = toColumn(r.name);
+#define NC_SET(type, name) c.name[i] = toColumn(r.name);
     NC_FLOW_COLUMNS(NC_SET)
 #undef NC_SET
   }
+}
+
+}  // namespace
+
+void FlowColumns::assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order) {
+  resizeAll(*this, order.size());
+  gatherRows(*this, rows, order, 0, order.size());
 }
 
 FlowRecord FlowColumns::row(size_t i) const {
@@ -195,30 +210,16 @@ void rangeOf(const IpAddr* v, size_t n, ColumnStats& s, bool& have) {
 void FlowColumns::assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order,
                          BlockSummary& summary) {
   const size_t n = order.size();
-#define NC_RESIZE(type, name) name.resize(n);
-  NC_FLOW_COLUMNS(NC_RESIZE)
-#undef NC_RESIZE
+  resizeAll(*this, n);
   summary.rows = static_cast<uint32_t>(n);
   summary.cols = {};
   std::array<bool, kColumnCount> have{};
   // Tiles of rows: each tile's ranges are taken while its column pieces (~40 KiB) are still in
   // L1, instead of in a pass over the whole block's columns afterwards.
   constexpr size_t kTile = 256;
-  constexpr size_t kAhead = 8;  // rows are read in `order`, i.e. at random: fetch them early
   for (size_t t = 0; t < n; t += kTile) {
     const size_t end = std::min(n, t + kTile);
-    for (size_t i = t; i < end; ++i) {
-      if (i + kAhead < n) {
-        const char* next = reinterpret_cast<const char*>(&rows[order[i + kAhead]]);
-        for (size_t at = 0; at < sizeof(FlowRecord); at += 64) {
-          __builtin_prefetch(next + at);
-        }
-      }
-      const FlowRecord& r = rows[order[i]];
-#define NC_SET(type, name) name[i] = toColumn(r.name);
-      NC_FLOW_COLUMNS(NC_SET)
-#undef NC_SET
-    }
+    gatherRows(*this, rows, order, t, end);
 #define NC_RANGE(type, name)                                                         \
   rangeOf(name.data() + t, end - t, summary.cols[static_cast<size_t>(Column::name)], \
           have[static_cast<size_t>(Column::name)]);

@@ -671,26 +671,22 @@ void stableOrder(std::span<const uint64_t> times, std::vector<uint32_t>& perm) {
   }
   const unsigned bits = static_cast<unsigned>(std::bit_width((*hi - base) / unit));
   const unsigned passes = (bits + 10) / 11;
+  auto sortOn = [&](auto& key) {
+    if (unit == 1'000'000) {
+      quotients<1'000'000>(times, base, key);
+    } else if (unit == 1'000) {
+      quotients<1'000>(times, base, key);
+    } else {
+      quotients<1>(times, base, key);
+    }
+    radixPermutation(key, passes, perm);
+  };
   if (bits <= 32) {
     thread_local std::vector<uint32_t> key;
-    if (unit == 1'000'000) {
-      quotients<1'000'000>(times, base, key);
-    } else if (unit == 1'000) {
-      quotients<1'000>(times, base, key);
-    } else {
-      quotients<1>(times, base, key);
-    }
-    radixPermutation(key, passes, perm);
+    sortOn(key);
   } else if (passes <= 4) {
     thread_local std::vector<uint64_t> key;
-    if (unit == 1'000'000) {
-      quotients<1'000'000>(times, base, key);
-    } else if (unit == 1'000) {
-      quotients<1'000>(times, base, key);
-    } else {
-      quotients<1>(times, base, key);
-    }
-    radixPermutation(key, passes, perm);
+    sortOn(key);
   } else {
     thread_local std::vector<std::pair<uint64_t, uint32_t>> keyed;
     keyed.resize(n);
