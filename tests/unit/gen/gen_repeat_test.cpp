@@ -64,8 +64,9 @@ TEST_P(GenRepeat, LaterPassesContinueTheExport) {
     packets += o.format == Format::kSflow ? 1 : r.packets;
   }
   EXPECT_EQ(packets, gen.stats().flow_packets);
-  ASSERT_EQ(decoder.stats().size(), 1u);
-  const auto& s = decoder.stats()[0];
+  const auto all = decoder.stats();
+  ASSERT_EQ(all.size(), 1u);
+  const auto& s = all[0];
   EXPECT_EQ(s.errorTotal(), 0u);
   EXPECT_EQ(s.lost_datagrams, 0u);
   EXPECT_EQ(s.lost_records, 0u);
