@@ -122,6 +122,9 @@ StoreOptions smallOptions(const fs::path& dir) {
   o.path = dir.string();
   o.block_rows = 1000;
   o.flush_ms = 50;
+  // Segments rotate at wall-clock multiples of rotate_ms: tests that expect one segment must not
+  // cross such a time (with the default minute they did now and then). Tests of rotation set it.
+  o.rotate_ms = 86'400'000;
   return o;
 }
 
