@@ -112,7 +112,7 @@ struct Step {
   uint16_t gap = 0;     // fixed bytes to skip before this field
   uint16_t length = 0;  // field length, kVarLen = read the IPFIX length prefix
   Op op = Op::kSkip;
-  uint8_t shift = 0;         // fixed length 1..8: 64 - 8 * length (see wideValue)
+  uint8_t shift = 0;         // fixed length 1..8: 64 - 8 * length (loadBe64Shifted)
   uint16_t load_offset = 0;  // fixed length > 8: length - 8 (the last 8 bytes)
 };
 

@@ -177,8 +177,8 @@ struct MoveDest {
 };
 
 template <typename M>
-MoveDest toRecord(M FlowRecord::*member) {
-  return MoveDest{0, sizeof(M), offsetIn(member), 0};
+MoveDest toRecord(M FlowRecord::*member, uint32_t present = 0) {
+  return MoveDest{0, sizeof(M), offsetIn(member), present};
 }
 template <typename M>
 MoveDest toScratch(M RecordScratch::*member, uint32_t present) {
@@ -230,23 +230,19 @@ MoveDest moveFor(Op op, uint16_t length, bool has_type_code) {
     case Op::kLastUptime:
       return toScratch(&S::end_uptime_ms, S::kHasEndUptime);
     case Op::kIcmpType:
-      return has_type_code ? MoveDest{}
-                           : MoveDest{0, 1, offsetIn(&FlowRecord::icmp_type), S::kHasIcmp};
+      return has_type_code ? MoveDest{} : toRecord(&FlowRecord::icmp_type, S::kHasIcmp);
     case Op::kIcmpCode:
-      return has_type_code ? MoveDest{}
-                           : MoveDest{0, 1, offsetIn(&FlowRecord::icmp_code), S::kHasIcmp};
+      return has_type_code ? MoveDest{} : toRecord(&FlowRecord::icmp_code, S::kHasIcmp);
     case Op::kSrcMac:
-      return length == 6 ? MoveDest{0, 8, offsetIn(&FlowRecord::src_mac), S::kHasSrcMac}
-                         : MoveDest{};
+      return length == 6 ? toRecord(&FlowRecord::src_mac, S::kHasSrcMac) : MoveDest{};
     case Op::kDstMac:
-      return length == 6 ? MoveDest{0, 8, offsetIn(&FlowRecord::dst_mac), S::kHasDstMac}
-                         : MoveDest{};
+      return length == 6 ? toRecord(&FlowRecord::dst_mac, S::kHasDstMac) : MoveDest{};
     case Op::kPostSrcMac:
       return length == 6 ? toScratch(&S::mac_post_src, 0) : MoveDest{};
     case Op::kPostDstMac:
       return length == 6 ? toScratch(&S::mac_post_dst, 0) : MoveDest{};
     case Op::kDirection:
-      return MoveDest{0, 1, offsetIn(&FlowRecord::direction), S::kHasDirection};
+      return toRecord(&FlowRecord::direction, S::kHasDirection);
     case Op::kIpVersion:
       return toRecord(&FlowRecord::ip_version);
     case Op::kEndReason:
@@ -424,41 +420,40 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
 // stands for s.present, held by the caller where the compiler can keep it in a register.
 [[gnu::always_inline]] inline void applyOp(Op op, const uint8_t* p, size_t len, uint64_t v,
                                            FlowRecord& f, RecordScratch& s, uint32_t& present) {
-  auto num = [v]() { return v; };
   switch (op) {
     case Op::kSkip:
     case Op::kCount:
       break;
     case Op::kOctetDelta:
-      s.octet_delta = num();
+      s.octet_delta = v;
       present |= RecordScratch::kHasOctetDelta;
       break;
     case Op::kPacketDelta:
-      s.packet_delta = num();
+      s.packet_delta = v;
       present |= RecordScratch::kHasPacketDelta;
       break;
     case Op::kOctetTotal:
-      s.octet_total = num();
+      s.octet_total = v;
       present |= RecordScratch::kHasOctetTotal;
       break;
     case Op::kPacketTotal:
-      s.packet_total = num();
+      s.packet_total = v;
       present |= RecordScratch::kHasPacketTotal;
       break;
     case Op::kProto:
-      f.proto = static_cast<uint8_t>(num());
+      f.proto = static_cast<uint8_t>(v);
       break;
     case Op::kTos:
-      f.tos = static_cast<uint8_t>(num());
+      f.tos = static_cast<uint8_t>(v);
       break;
     case Op::kTcpFlags:
-      f.tcp_flags = static_cast<uint8_t>(num());  // 2-byte form: low byte holds the classic flags
+      f.tcp_flags = static_cast<uint8_t>(v);  // 2-byte form: low byte holds the classic flags
       break;
     case Op::kSrcPort:
-      f.src_port = static_cast<uint16_t>(num());
+      f.src_port = static_cast<uint16_t>(v);
       break;
     case Op::kDstPort:
-      f.dst_port = static_cast<uint16_t>(num());
+      f.dst_port = static_cast<uint16_t>(v);
       break;
     case Op::kSrcV4:
       if (len == 4) {
@@ -485,13 +480,13 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
       }
       break;
     case Op::kSrcMask:
-      f.src_mask = static_cast<uint8_t>(num());
+      f.src_mask = static_cast<uint8_t>(v);
       break;
     case Op::kDstMask:
-      f.dst_mask = static_cast<uint8_t>(num());
+      f.dst_mask = static_cast<uint8_t>(v);
       break;
     case Op::kInIf:
-      f.in_if = static_cast<uint32_t>(num());
+      f.in_if = static_cast<uint32_t>(v);
       break;
     case Op::kInIfName:
       s.in_name = p;
@@ -510,7 +505,7 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
       s.out_desc_len = static_cast<uint16_t>(len);
       break;
     case Op::kOutIf:
-      f.out_if = static_cast<uint32_t>(num());
+      f.out_if = static_cast<uint32_t>(v);
       break;
     case Op::kNextHopV4:
     case Op::kBgpNextHopV4:
@@ -528,32 +523,30 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
       }
       break;
     case Op::kSrcAs:
-      f.src_as = static_cast<uint32_t>(num());
+      f.src_as = static_cast<uint32_t>(v);
       break;
     case Op::kDstAs:
-      f.dst_as = static_cast<uint32_t>(num());
+      f.dst_as = static_cast<uint32_t>(v);
       break;
     case Op::kFirstUptime:
-      s.start_uptime_ms = static_cast<uint32_t>(num());
+      s.start_uptime_ms = static_cast<uint32_t>(v);
       present |= RecordScratch::kHasStartUptime;
       break;
     case Op::kLastUptime:
-      s.end_uptime_ms = static_cast<uint32_t>(num());
+      s.end_uptime_ms = static_cast<uint32_t>(v);
       present |= RecordScratch::kHasEndUptime;
       break;
-    case Op::kIcmpTypeCode: {
-      uint64_t v = num();
+    case Op::kIcmpTypeCode:
       f.icmp_type = static_cast<uint8_t>(v >> 8);
       f.icmp_code = static_cast<uint8_t>(v);
       present |= RecordScratch::kHasIcmp;
       break;
-    }
     case Op::kIcmpType:
-      f.icmp_type = static_cast<uint8_t>(num());
+      f.icmp_type = static_cast<uint8_t>(v);
       present |= RecordScratch::kHasIcmp;
       break;
     case Op::kIcmpCode:
-      f.icmp_code = static_cast<uint8_t>(num());
+      f.icmp_code = static_cast<uint8_t>(v);
       present |= RecordScratch::kHasIcmp;
       break;
     case Op::kSrcMac:
@@ -579,65 +572,65 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
       }
       break;
     case Op::kVlan:
-      f.vlan = static_cast<uint16_t>(num() & 0x0fff);
+      f.vlan = static_cast<uint16_t>(v & 0x0fff);
       present |= RecordScratch::kHasVlan;
       break;
     case Op::kDot1qVlan:
-      s.dot1q_vlan = static_cast<uint16_t>(num() & 0x0fff);
+      s.dot1q_vlan = static_cast<uint16_t>(v & 0x0fff);
       break;
     case Op::kDirection:
-      f.direction = static_cast<uint8_t>(num());
+      f.direction = static_cast<uint8_t>(v);
       present |= RecordScratch::kHasDirection;
       break;
     case Op::kIpVersion:
-      f.ip_version = static_cast<uint8_t>(num());
+      f.ip_version = static_cast<uint8_t>(v);
       break;
     case Op::kEndReason:
-      f.flow_end_reason = static_cast<uint8_t>(num());
+      f.flow_end_reason = static_cast<uint8_t>(v);
       break;
     case Op::kEngineType:
-      f.engine_type = static_cast<uint8_t>(num());
+      f.engine_type = static_cast<uint8_t>(v);
       break;
     case Op::kEngineId:
-      f.engine_id = static_cast<uint8_t>(num());
+      f.engine_id = static_cast<uint8_t>(v);
       break;
     case Op::kSamplerId:
-      s.sampler_id = num();
+      s.sampler_id = v;
       present |= RecordScratch::kHasSamplerId;
       break;
     case Op::kSamplingInterval:
     case Op::kSamplerRandomInterval:
-      s.sampling_interval = num();
+      s.sampling_interval = v;
       present |= RecordScratch::kHasSamplingInterval;
       break;
     case Op::kSamplingPacketInterval:
-      s.packet_interval = num();
+      s.packet_interval = v;
       present |= RecordScratch::kHasPacketInterval;
       break;
     case Op::kSamplingPacketSpace:
-      s.packet_space = num();
+      s.packet_space = v;
       break;
     case Op::kSamplingSize:
-      s.sampling_size = num();
+      s.sampling_size = v;
       present |= RecordScratch::kHasSamplingSize;
       break;
     case Op::kSamplingPopulation:
-      s.sampling_population = num();
+      s.sampling_population = v;
       break;
     case Op::kStartSec:
-      s.start_abs_ns = num() * 1'000'000'000;
+      s.start_abs_ns = v * 1'000'000'000;
       present |= RecordScratch::kHasStartAbs;
       break;
     case Op::kEndSec:
-      s.end_abs_ns = num() * 1'000'000'000;
+      s.end_abs_ns = v * 1'000'000'000;
       present |= RecordScratch::kHasEndAbs;
       break;
     case Op::kStartMs:
-      s.start_abs_ns = num() * 1'000'000;
+      s.start_abs_ns = v * 1'000'000;
       present |= RecordScratch::kHasStartAbs;
       break;
     case Op::kEndMs:
-      s.end_abs_ns = num() * 1'000'000;
+      s.end_abs_ns = v * 1'000'000;
       present |= RecordScratch::kHasEndAbs;
       break;
     case Op::kStartUs:
@@ -651,15 +644,15 @@ uint64_t ntpToUnixNs(const uint8_t* p, size_t len) {
       present |= RecordScratch::kHasEndAbs;
       break;
     case Op::kStartDeltaUs:
-      s.start_delta_us = static_cast<uint32_t>(num());
+      s.start_delta_us = static_cast<uint32_t>(v);
       present |= RecordScratch::kHasStartDelta;
       break;
     case Op::kEndDeltaUs:
-      s.end_delta_us = static_cast<uint32_t>(num());
+      s.end_delta_us = static_cast<uint32_t>(v);
       present |= RecordScratch::kHasEndDelta;
       break;
     case Op::kSysInitMs:
-      s.sys_init_ms = num();
+      s.sys_init_ms = v;
       present |= RecordScratch::kHasSysInit;
       break;
   }
@@ -682,12 +675,22 @@ uint64_t RecordScratch::ownSamplingRate() const {
 
 namespace {
 
-// The field under a step as a big-endian number: one unaligned 8-byte load, shifted. Needs 8
-// readable bytes at p + load_offset, which the caller guarantees (kWide) or falls back.
-[[gnu::always_inline]] inline uint64_t wideValue(const uint8_t* p, const Step& st) {
+// The 8 bytes at p as a big-endian number, shifted right: a field of 1..8 bytes in one load when
+// the 8 bytes are readable (applyTemplate checks that 7 bytes follow the record).
+[[gnu::always_inline]] inline uint64_t loadBe64Shifted(const uint8_t* p, unsigned shift) {
   uint64_t raw;
-  std::memcpy(&raw, p + st.load_offset, sizeof raw);
-  return __builtin_bswap64(raw) >> st.shift;
+  std::memcpy(&raw, p, sizeof raw);
+  return __builtin_bswap64(raw) >> shift;
+}
+
+// Runs moves [m, end), storing each value's low sizeof(T) bytes.
+template <typename T>
+[[gnu::always_inline]] inline void runMoves(const Move* m, const Move* end, const uint8_t* rec,
+                                            uint8_t* const bases[2]) {
+  for (; m < end; ++m) {
+    const auto v = static_cast<T>(loadBe64Shifted(rec + m->src, m->shift));
+    std::memcpy(bases[m->base] + m->dst, &v, sizeof v);
+  }
 }
 
 }  // namespace
@@ -698,7 +701,8 @@ bool applyTemplate(const Template& t, ByteReader& r, RecordScratch& s) {
   if (!t.varlen) {
     // Fixed-length record (most templates): one bounds check for all of it (min_length is its
     // whole length, tail gap included), then the steps walk a plain pointer. When 7 more bytes
-    // follow the record, every field is read with one 8-byte load (wideValue).
+    // follow the record, every field is read with one 8-byte load (loadBe64Shifted): the plain
+    // ones as moves, the others through applyOp.
     bool wide = r.remaining() >= size_t{t.min_length} + 7;
     const uint8_t* p = r.bytes(t.min_length);
     if (p == nullptr) {
@@ -706,36 +710,15 @@ bool applyTemplate(const Template& t, ByteReader& r, RecordScratch& s) {
     }
     if (wide) {
       uint8_t* const bases[2] = {reinterpret_cast<uint8_t*>(&f), reinterpret_cast<uint8_t*>(&s)};
-      const Move* m = t.moves.data();
-      const Move* const u16_begin = m + t.move_end[0];
-      const Move* const u32_begin = m + t.move_end[1];
-      const Move* const u64_begin = m + t.move_end[2];
-      const Move* const end = m + t.moves.size();
-      auto value = [p](const Move& mv) {
-        uint64_t raw;
-        std::memcpy(&raw, p + mv.src, sizeof raw);
-        return __builtin_bswap64(raw) >> mv.shift;
-      };
-      for (; m < u16_begin; ++m) {
-        auto v = static_cast<uint8_t>(value(*m));
-        std::memcpy(bases[m->base] + m->dst, &v, sizeof v);
-      }
-      for (; m < u32_begin; ++m) {
-        auto v = static_cast<uint16_t>(value(*m));
-        std::memcpy(bases[m->base] + m->dst, &v, sizeof v);
-      }
-      for (; m < u64_begin; ++m) {
-        auto v = static_cast<uint32_t>(value(*m));
-        std::memcpy(bases[m->base] + m->dst, &v, sizeof v);
-      }
-      for (; m < end; ++m) {
-        uint64_t v = value(*m);
-        std::memcpy(bases[m->base] + m->dst, &v, sizeof v);
-      }
+      const Move* const m = t.moves.data();
+      runMoves<uint8_t>(m, m + t.move_end[0], p, bases);
+      runMoves<uint16_t>(m + t.move_end[0], m + t.move_end[1], p, bases);
+      runMoves<uint32_t>(m + t.move_end[1], m + t.move_end[2], p, bases);
+      runMoves<uint64_t>(m + t.move_end[2], m + t.moves.size(), p, bases);
       present |= t.move_present;
       for (const Step& st : t.others) {
         const uint8_t* q = p + st.gap;
-        applyOp(st.op, q, st.length, wideValue(q, st), f, s, present);
+        applyOp(st.op, q, st.length, loadBe64Shifted(q + st.load_offset, st.shift), f, s, present);
       }
     } else {
       for (const Step& st : t.steps) {

@@ -87,8 +87,7 @@ Generator::~Generator() = default;
 namespace {
 
 void add32(uint8_t* p, uint32_t delta) {
-  uint32_t v = (uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3]) + delta;
-  wire::put32(p, v);
+  wire::put32(p, wire::get32(p) + delta);
 }
 
 }  // namespace
@@ -124,9 +123,8 @@ bool Generator::Impl::replay(uint64_t now_ns, std::vector<uint8_t>& out) {
       wire::put32(p + at + 8, static_cast<uint32_t>((now_ns - state.boot_ns) / 1'000'000));
       size_t s = at + 16;
       while (s + 8 <= out.size()) {  // flow samples: tag 1, length, sequence, source, rate, pool
-        uint32_t len = uint32_t{p[s + 4]} << 24 | uint32_t{p[s + 5]} << 16 |
-                       uint32_t{p[s + 6]} << 8 | p[s + 7];
-        bool flow_sample = p[s] == 0 && p[s + 1] == 0 && p[s + 2] == 0 && p[s + 3] == 1;
+        const uint32_t len = wire::get32(p + s + 4);
+        const bool flow_sample = wire::get32(p + s) == 1;
         if (flow_sample && s + 8 + 16 <= out.size()) {
           add32(p + s + 8, pass * pass_samples);
           add32(p + s + 20, pass * pass_samples * state.sampling);

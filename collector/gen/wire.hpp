@@ -24,6 +24,9 @@ inline uint8_t* put32(uint8_t* p, uint32_t v) {
   p[3] = static_cast<uint8_t>(v);
   return p + 4;
 }
+inline uint32_t get32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
 inline uint8_t* put64(uint8_t* p, uint64_t v) {
   put32(p, static_cast<uint32_t>(v >> 32));
   return put32(p + 4, static_cast<uint32_t>(v));

@@ -78,11 +78,6 @@ void gatherRows(FlowColumns& c, std::span<const FlowRecord> rows, std::span<cons
 
 }  // namespace
 
-void FlowColumns::assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order) {
-  resizeAll(*this, order.size());
-  gatherRows(*this, rows, order, 0, order.size());
-}
-
 FlowRecord FlowColumns::row(size_t i) const {
   FlowRecord r;
 #define NC_ROW(type, name) fromColumn(r.name, name[i]);

@@ -99,9 +99,8 @@ struct FlowColumns {
   void append(const FlowRecord& r);
   void append(std::span<const FlowRecord> rs);
   // Replaces the contents with rows[order[0]], rows[order[1]], ...: a transpose and a permutation
-  // in one pass (the store's writer sorts a block of records by time this way).
-  void assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order);
-  // The same, and `summary` = the BlockSummary of the result (computed on the way, cheaper than
+  // in one pass (the store's writer sorts a block of records by time this way), and sets
+  // `summary` to the BlockSummary of the result, taken on the way (cheaper than
   // BlockSummary::compute afterwards).
   void assign(std::span<const FlowRecord> rows, std::span<const uint32_t> order,
               BlockSummary& summary);

@@ -1188,7 +1188,6 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
         ++tries_.missed;
       } else {
         enc_len = r;
-        ++tries_.paid;
       }
     } else if (codec == kCodecLz4 && raw_len > 0) {
       packed_.resize(stream_at + static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw_len))));
@@ -1201,7 +1200,6 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
         ++tries_.missed;
       } else {
         enc_len = static_cast<size_t>(r);
-        ++tries_.paid;
       }
     } else {
       codec = kCodecNone;

@@ -244,9 +244,8 @@ class BlockEncoder {
   // next kSkipAfterMiss blocks this encoder writes (random MAC addresses, say: the codec would
   // run over them in every block for nothing). A change of codec tries every column again.
   static constexpr uint8_t kSkipAfterMiss = 15;
-  // Compressions that paid, that did not, and that were skipped, so far.
+  // Compressions that did not pay, and that were skipped, so far.
   struct Tries {
-    uint64_t paid = 0;
     uint64_t missed = 0;
     uint64_t skipped = 0;
   };
