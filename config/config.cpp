@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -152,6 +153,59 @@ class Reader {
     } else {
       out = v;
     }
+  }
+
+  // A rate: a whole number with an optional decimal SI prefix (k, M, G, T) and an optional unit
+  // ("bps", "b/s", "pps", "p/s"): 1000000, 1M, 10Mb/s, 500pps.
+  void rate(const YAML::Node& parent, std::string_view key, const std::string& path,
+            uint64_t& out) {
+    YAML::Node n = parent[std::string(key)];
+    if (!n.IsDefined() || n.IsNull()) {
+      return;
+    }
+    std::string p = join(path, key);
+    if (!scalar(n, p)) {
+      return;
+    }
+    std::string s = n.Scalar();
+    for (const char* unit : {"bps", "b/s", "pps", "p/s"}) {
+      if (s.size() > std::strlen(unit) && s.ends_with(unit)) {
+        s.resize(s.size() - std::strlen(unit));
+        break;
+      }
+    }
+    uint64_t mult = 1;
+    if (!s.empty()) {
+      switch (s.back()) {
+        case 'k':
+        case 'K':
+          mult = 1000;
+          break;
+        case 'M':
+          mult = 1000'000;
+          break;
+        case 'G':
+          mult = 1000'000'000;
+          break;
+        case 'T':
+          mult = 1000'000'000'000;
+          break;
+        default:
+          break;
+      }
+      if (mult != 1) {
+        s.pop_back();
+      }
+    }
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end == nullptr || *end != '\0' || !std::isfinite(v) || v < 0 ||
+        v * static_cast<double>(mult) > 1e15) {
+      error(n, p,
+            fmt::format("must be a rate such as 1000000, 1M or 10Mb/s (got '{}')", n.Scalar()));
+      return;
+    }
+    out = static_cast<uint64_t>(v * static_cast<double>(mult));
   }
 
   void size(const YAML::Node& parent, std::string_view key, const std::string& path, uint64_t& out,
@@ -521,6 +575,7 @@ void readBridges(Reader& r, const YAML::Node& root, std::vector<BridgeRule>& out
         r.uint(i, "obs_domain_id", ip, b.ipfix->obs_domain_id, 0, 0xffffffffu);
         r.uint(i, "obs_point_id", ip, b.ipfix->obs_point_id, 0, 0xffffffffu);
         r.seconds(i, "cache_active_timeout", ip, b.ipfix->cache_active_timeout, 1, 4200);
+        b.ipfix->cache_active_timeout_given = i["cache_active_timeout"].IsDefined();
         r.uint(i, "cache_max_flows", ip, b.ipfix->cache_max_flows, 1, 4294967295u);
         readTargets(r, i, ip, b.ipfix->targets);
         uint32_t id = 0;
@@ -536,6 +591,7 @@ void readBridges(Reader& r, const YAML::Node& root, std::vector<BridgeRule>& out
       if (r.map(f, fp,
                 {"active_timeout", "engine_type", "engine_id", "add_id_to_interface", "targets"})) {
         r.seconds(f, "active_timeout", fp, b.netflow->active_timeout, 1, 3600);
+        b.netflow->active_timeout_given = f["active_timeout"].IsDefined();
         uint32_t v = 0;
         if (r.uint(f, "engine_type", fp, v, 0, 255)) {
           b.netflow->engine_type = v;
@@ -602,10 +658,30 @@ void readTop(Reader& r, const YAML::Node& root, Config& c) {
   readBridges(r, root, c.bridges);
   readProfiles(r, root, c.profiles);
   YAML::Node corr = root["correlation"];
-  if (r.map(corr, "correlation", {"enabled", "window", "threshold"})) {
-    r.boolean(corr, "enabled", "correlation", c.correlation.enabled);
-    r.duration(corr, "window", "correlation", c.correlation.window_ms, 1000, 86400 * 1000);
-    r.number(corr, "threshold", "correlation", c.correlation.threshold, 1.0, 1000.0);
+  if (r.map(corr, "correlation",
+            {"enabled", "step", "warmup", "sensitivity", "min_bps", "min_pps", "cooldown",
+             "active_timeout", "webhook", "retention"})) {
+    auto& k = c.correlation;
+    r.boolean(corr, "enabled", "correlation", k.enabled);
+    r.duration(corr, "step", "correlation", k.step_ms, 1000, 3600 * 1000);
+    r.duration(corr, "warmup", "correlation", k.warmup_ms, 0, 7 * 86400 * 1000ull);
+    r.number(corr, "sensitivity", "correlation", k.sensitivity, 0.5, 100.0);
+    r.rate(corr, "min_bps", "correlation", k.min_bps);
+    r.rate(corr, "min_pps", "correlation", k.min_pps);
+    r.duration(corr, "cooldown", "correlation", k.cooldown_ms, 0, 86400 * 1000);
+    r.seconds(corr, "active_timeout", "correlation", k.active_timeout, 1, 3600);
+    r.string(corr, "webhook", "correlation", k.webhook);
+    if (!k.webhook.empty() && k.webhook.rfind("http://", 0) != 0) {
+      r.error(corr["webhook"], "correlation.webhook",
+              fmt::format("must be an http://host:port/path URL (got '{}'; https is not "
+                          "supported)",
+                          k.webhook));
+    }
+    r.duration(corr, "retention", "correlation", k.retention_ms, 3600 * 1000,
+               3650ull * 86400 * 1000);
+    if (k.step_ms % 1000 != 0) {
+      r.error(corr["step"], "correlation.step", "must be whole seconds");
+    }
   }
   YAML::Node ctl = root["control"];
   if (r.map(ctl, "control", {"socket"})) {
@@ -764,7 +840,9 @@ std::string dump(const Config& c) {
       out << YAML::Key << "sampling" << YAML::Value << b.ipfix->sampling;
       out << YAML::Key << "obs_domain_id" << YAML::Value << b.ipfix->obs_domain_id;
       out << YAML::Key << "obs_point_id" << YAML::Value << b.ipfix->obs_point_id;
-      out << YAML::Key << "cache_active_timeout" << YAML::Value << b.ipfix->cache_active_timeout;
+      if (b.ipfix->cache_active_timeout_given) {
+        out << YAML::Key << "cache_active_timeout" << YAML::Value << b.ipfix->cache_active_timeout;
+      }
       out << YAML::Key << "cache_max_flows" << YAML::Value << b.ipfix->cache_max_flows;
       targets(b.ipfix->targets);
       if (b.ipfix->collector_set_id) {
@@ -774,7 +852,9 @@ std::string dump(const Config& c) {
     }
     if (b.netflow) {
       out << YAML::Key << "netflow" << YAML::Value << YAML::BeginMap;
-      out << YAML::Key << "active_timeout" << YAML::Value << b.netflow->active_timeout;
+      if (b.netflow->active_timeout_given) {
+        out << YAML::Key << "active_timeout" << YAML::Value << b.netflow->active_timeout;
+      }
       if (b.netflow->engine_type) {
         out << YAML::Key << "engine_type" << YAML::Value << *b.netflow->engine_type;
       }
@@ -801,10 +881,22 @@ std::string dump(const Config& c) {
   }
   out << YAML::EndSeq;
 
-  out << YAML::Key << "correlation" << YAML::Value << YAML::BeginMap << YAML::Key << "enabled"
-      << YAML::Value << c.correlation.enabled << YAML::Key << "window" << YAML::Value
-      << units::formatDurationMs(c.correlation.window_ms) << YAML::Key << "threshold" << YAML::Value
-      << c.correlation.threshold << YAML::EndMap;
+  {
+    const auto& k = c.correlation;
+    out << YAML::Key << "correlation" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "enabled" << YAML::Value << k.enabled;
+    out << YAML::Key << "step" << YAML::Value << units::formatDurationMs(k.step_ms);
+    out << YAML::Key << "warmup" << YAML::Value << units::formatDurationMs(k.warmup_ms);
+    out << YAML::Key << "sensitivity" << YAML::Value << k.sensitivity;
+    out << YAML::Key << "min_bps" << YAML::Value << k.min_bps;
+    out << YAML::Key << "min_pps" << YAML::Value << k.min_pps;
+    out << YAML::Key << "cooldown" << YAML::Value << units::formatDurationMs(k.cooldown_ms);
+    out << YAML::Key << "active_timeout" << YAML::Value
+        << units::formatDurationMs(uint64_t{k.active_timeout} * 1000);
+    out << YAML::Key << "webhook" << YAML::Value << k.webhook;
+    out << YAML::Key << "retention" << YAML::Value << units::formatDurationMs(k.retention_ms);
+    out << YAML::EndMap;
+  }
   out << YAML::Key << "control" << YAML::Value << YAML::BeginMap << YAML::Key << "socket"
       << YAML::Value << c.control.socket << YAML::EndMap;
   out << YAML::Key << "http" << YAML::Value << YAML::BeginMap << YAML::Key << "enabled"

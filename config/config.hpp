@@ -74,8 +74,9 @@ struct IpfixExport {
   uint32_t sampling = 64;
   uint32_t obs_domain_id = 0;
   uint32_t obs_point_id = 0;
-  uint32_t cache_active_timeout = 60;  // seconds
-  uint32_t cache_max_flows = 4096;     // never 0 by default: 0 disables OVS's flow cache
+  uint32_t cache_active_timeout = 60;       // seconds
+  bool cache_active_timeout_given = false;  // set in the file (else correlation may lower it)
+  uint32_t cache_max_flows = 4096;          // never 0 by default: 0 disables OVS's flow cache
   std::vector<std::string> targets;
   // Per-flow IPFIX: also own a Flow_Sample_Collector_Set {id, bridge, IPFIX row with the same
   // targets and cache settings}, the target of OpenFlow sample(collector_set_id=ID) actions.
@@ -85,7 +86,8 @@ struct IpfixExport {
 };
 
 struct NetflowExport {
-  uint32_t active_timeout = 60;  // seconds
+  uint32_t active_timeout = 60;       // seconds
+  bool active_timeout_given = false;  // set in the file (else correlation may lower it)
   std::optional<uint32_t> engine_type;
   std::optional<uint32_t> engine_id;
   bool add_id_to_interface = false;
@@ -114,10 +116,20 @@ struct Profile {
   bool operator==(const Profile&) const = default;
 };
 
+// Traffic-spike detection on this host's Open vSwitch ports and addresses (docs/config.md).
 struct CorrelationConfig {
   bool enabled = false;
-  uint64_t window_ms = 60 * 1000;
-  double threshold = 3.0;
+  uint64_t step_ms = 10 * 1000;        // detection step
+  uint64_t warmup_ms = 5 * 60 * 1000;  // learning only, per subject
+  double sensitivity = 4.0;            // deviations above the baseline that start an event
+  uint64_t min_bps = 1'000'000;        // bits/s below which nothing fires
+  uint64_t min_pps = 100;              // packets/s below which nothing fires
+  uint64_t cooldown_ms = 30 * 1000;    // quiet time that ends an event
+  // Active timeout given to the NetFlow/IPFIX exports the daemon provisions while correlation
+  // is on, where the bridge rule sets none (a flow is reported at least this often).
+  uint32_t active_timeout = 10;                  // seconds
+  std::string webhook;                           // http://host:port/path, "" = none
+  uint64_t retention_ms = 30ull * 86400 * 1000;  // event log
   bool operator==(const CorrelationConfig&) const = default;
 };
 

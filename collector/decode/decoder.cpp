@@ -202,7 +202,7 @@ FlowRecord& Decoder::Impl::slot() {
 
 void Decoder::Impl::flush() {
   if (batch_used_ > 0) {
-    sink_->onRecords(std::span<const FlowRecord>(batch_.data(), batch_used_));
+    sink_->onRecordBatch(std::span<FlowRecord>(batch_.data(), batch_used_));
     batch_used_ = 0;
   }
 }

@@ -114,6 +114,10 @@ class RecordSink {
  public:
   virtual ~RecordSink() = default;
   virtual void onRecords(std::span<const FlowRecord> records) = 0;
+  // What the decoder calls: the batch is the decoder's own buffer, which a sink may modify in
+  // place before passing it on (the daemon joins inventory names to it, collector/sink). The
+  // default hands it to onRecords().
+  virtual void onRecordBatch(std::span<FlowRecord> records) { onRecords(records); }
   virtual void onCounters(const InterfaceCounters& counters) { (void)counters; }
   virtual void onInterfaceName(const InterfaceName& name) { (void)name; }
 };

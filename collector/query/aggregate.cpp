@@ -39,6 +39,8 @@ constexpr Alias kAliases[] = {
     {"inif", Column::in_if, Column::in_if, false, "in_if"},
     {"outif", Column::out_if, Column::out_if, false, "out_if"},
     {"if", Column::in_if, Column::out_if, true, "if"},
+    {"ifname", Column::in_ifname, Column::out_ifname, true, "ifname"},
+    {"vm", Column::in_vm, Column::out_vm, true, "vm"},
     {"srcmask", Column::src_mask, Column::src_mask, false, "src_mask"},
     {"dstmask", Column::dst_mask, Column::dst_mask, false, "dst_mask"},
     {"mask", Column::src_mask, Column::dst_mask, true, "mask"},
@@ -917,7 +919,7 @@ void Aggregator::keyJson(const uint8_t* key, nlohmann::json& out) const {
     if (p.kind == KeyPart::Kind::kColumn && detail::columnIsIntegral(p.col)) {
       const FieldDef* def = fieldOfColumn(p.col);
       number = def == nullptr || (def->type != FieldType::kText && def->type != FieldType::kMac &&
-                                  def->type != FieldType::kTime);
+                                  def->type != FieldType::kTime && def->type != FieldType::kName);
     }
     if (number) {
       FlowRecord r;

@@ -1,5 +1,7 @@
 #include "collector/query/filter.hpp"
 
+#include "collector/query/name_match.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -40,9 +42,10 @@ struct Token {
   size_t offset = 0;
 };
 
+// '*' and '?' let name globs go unquoted (in ifname tap*); other keywords reject them as values.
 bool isWordChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == ':' || c == '/' ||
-         c == '-' || c == '_' || c == '+';
+         c == '-' || c == '_' || c == '+' || c == '*' || c == '?';
 }
 
 std::string lowerOf(std::string_view s) {
@@ -789,6 +792,27 @@ class Compiler {
     return true;
   }
 
+  // NAME-or-GLOB for a name column; `=`/`==` may precede it.
+  bool parseName(Column col, std::string_view what) {
+    if (peek().kind == Token::Kind::kCmp) {
+      const Token& c = next();
+      if (c.cmp != Cmp::kEq) {
+        return fail(c, fmt::format("names compare with '=' only (expected {})", what));
+      }
+    }
+    const Token* t = nullptr;
+    if (!expectValue(t, what)) {
+      return false;
+    }
+    Leaf l;
+    l.op = Leaf::Op::kName;
+    l.col = col;
+    l.index = static_cast<uint32_t>(f_.names_.size());
+    f_.names_.push_back(std::make_shared<const NameMatcher>(t->text));
+    leaf(l);
+    return true;
+  }
+
   void cmpLeaf(Column col, Cmp cmp, uint64_t v, Leaf::Op o = Leaf::Op::kCmp) {
     Leaf l;
     l.op = o;
@@ -822,6 +846,8 @@ class Compiler {
         cmpLeaf(col, Cmp::kEq, mac);
         return true;
       }
+      case FieldType::kName:
+        return parseName(col, "a name or a glob");
       case FieldType::kTime:
       case FieldType::kText: {
         Cmp cmp = Cmp::kEq;
@@ -888,6 +914,13 @@ class Compiler {
         mac_side = Side::kDst;
       }
       const Token& k = peek();
+      if ((peekWord("ifname") || peekWord("vm")) && mac_side == Side::kEither) {
+        const bool vm = next().lower == "vm";
+        return parseName(
+            in ? (vm ? Column::in_vm : Column::in_ifname)
+               : (vm ? Column::out_vm : Column::out_ifname),
+            vm ? "a VM id (vm-uuid, vm-id or iface-id) or a glob" : "an interface name or a glob");
+      }
       if (peekWord("if") && mac_side == Side::kEither) {
         next();
         Cmp cmp;
@@ -916,7 +949,8 @@ class Compiler {
         cmpLeaf(what.lower == "packets" ? Column::packets : Column::bytes, cmp, v);
         return true;
       }
-      return fail(k, fmt::format("expected 'if', 'mac', 'packets' or 'bytes' after '{}', got '{}'",
+      return fail(k, fmt::format("expected 'if', 'ifname', 'vm', 'mac', 'packets' or 'bytes' "
+                                 "after '{}', got '{}'",
                                  kw.text, describe(k)));
     }
     Side side = Side::kEither;
@@ -1028,6 +1062,24 @@ class Compiler {
       cmpLeaf(k.find("type") != std::string::npos ? Column::engine_type : Column::engine_id, cmp,
               v);
       return true;
+    }
+    if (k == "ifname" || k == "vm") {
+      const bool vm = k == "vm";
+      const Token& at = peek();
+      if (!parseName(vm ? Column::in_vm : Column::in_ifname,
+                     vm ? "a VM id (vm-uuid, vm-id or iface-id) or a glob"
+                        : "an interface name or a glob")) {
+        return false;
+      }
+      (void)at;
+      Leaf other = f_.leaves_.back();
+      other.col = vm ? Column::out_vm : Column::out_ifname;
+      leaf(other);
+      op(Instr::Kind::kOr);
+      return true;
+    }
+    if (k == "bridge") {
+      return parseName(Column::bridge, "a bridge name or a glob");
     }
     if (k == "if") {
       Cmp cmp;
@@ -1550,6 +1602,18 @@ void Filter::select(const FlowColumns& c, size_t begin, size_t end, std::vector<
               });
               break;
             }
+            case Leaf::Op::kName: {
+              const NameMatcher& m = *names_[l.index];
+              visitColumn(c, l.col, [&](const auto& vec) {
+                using T = typename std::decay_t<decltype(vec)>::value_type;
+                if constexpr (std::is_same_v<T, uint32_t>) {
+                  m.matchRows(vec.data() + base, n, out);
+                } else {
+                  std::memset(out, 0, n);
+                }
+              });
+              break;
+            }
             case Leaf::Op::kPrefix:
             case Leaf::Op::kPrefixList: {
               const std::vector<IpAddr>* vec = nullptr;
@@ -1871,6 +1935,9 @@ std::string Filter::dump() const {
       case Leaf::Op::kDstPortSet:
         out += fmt::format("dst_port|icmp in set#{} ({} values)\n", l.index, sets_[l.index].size());
         break;
+      case Leaf::Op::kName:
+        out += fmt::format("{} matches '{}'\n", columnName(l.col), names_[l.index]->pattern());
+        break;
     }
   }
   return out;
@@ -1948,6 +2015,12 @@ std::vector<FilterKeywordDoc> filterKeywords() {
       {"next ip ADDR, next hop ADDR", "IP next hop (next_hop)"},
       {"router ip ADDR", "exporter address"},
       {"engine-type N, engine-id N", "NetFlow engine type / id"},
+      {"in ifname NAME, out ifname NAME, ifname NAME",
+       "input / output / either interface name (Open vSwitch port or the exporter's name); "
+       "globs (*, ?, [..]) allowed"},
+      {"bridge NAME", "Open vSwitch bridge of the flow's port; globs allowed"},
+      {"in vm ID, out vm ID, vm ID",
+       "VM behind the input / output / either port (vm-uuid, vm-id or iface-id); globs allowed"},
       {"flowdir ingress|egress|0|1", "IPFIX flowDirection"},
       {"observation domain id [CMP] N", "IPFIX observation domain / v9 source id"},
       {"sampled", "flows with sampling_rate > 1"},
@@ -1970,6 +2043,9 @@ std::vector<FilterKeywordDoc> filterKeywords() {
         break;
       case FieldType::kText:
         syntax = fmt::format("{} NAME", f.name);
+        break;
+      case FieldType::kName:
+        syntax = fmt::format("{} NAME-OR-GLOB", f.name);
         break;
       default:
         syntax = fmt::format("{0} [CMP] N, {0} in [N ...]", f.name);

@@ -17,6 +17,7 @@
 //
 // This module stops at selection: it knows nothing of inputs (store, JSON) or output.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,7 @@ struct Leaf {
     kBpp,         // bytes / packets <cmp> value
     kDstPort,     // dst port, for ICMP/ICMPv6 flows type * 256 + code (nfdump) <cmp> value
     kDstPortSet,  // the same in sets[index]
+    kName,        // name column (NameTable ids) matches names[index] (a name or a glob)
   };
   Op op = Op::kTrue;
   Column col = Column::first_ns;
@@ -70,6 +72,8 @@ struct Instr {
   Kind kind = Kind::kLeaf;
   uint32_t leaf = 0;
 };
+
+class NameMatcher;
 
 struct Prefix {
   IpAddr net;
@@ -117,6 +121,7 @@ class Filter {
   std::vector<Instr> program_;
   std::vector<std::vector<uint64_t>> sets_;
   std::vector<std::vector<Prefix>> prefix_lists_;
+  std::vector<std::shared_ptr<const NameMatcher>> names_;
   size_t max_depth_ = 1;
   // restrictTime: program_[0, untimed_len_) is the program before the window's instructions.
   static constexpr size_t kNoWindow = SIZE_MAX;

@@ -15,7 +15,8 @@
 namespace nc {
 
 // X(type, name): one column per FlowRecord field, same name and type. Enum fields are stored as
-// their underlying uint8_t.
+// their underlying uint8_t. A column's id is its position here and is written to disk: new
+// columns go at the end. The name columns (isNameColumn) hold NameTable ids.
 #define NC_FLOW_COLUMNS(X)        \
   X(uint64_t, first_ns)           \
   X(uint64_t, last_ns)            \
@@ -52,7 +53,12 @@ namespace nc {
   X(uint8_t, engine_id)           \
   X(uint8_t, if_kind)             \
   X(uint8_t, flow_proto)          \
-  X(uint8_t, flags)
+  X(uint8_t, flags)               \
+  X(uint32_t, in_ifname)          \
+  X(uint32_t, out_ifname)         \
+  X(uint32_t, bridge)             \
+  X(uint32_t, in_vm)              \
+  X(uint32_t, out_vm)
 
 // Column ids, in NC_FLOW_COLUMNS order: Column::first_ns, Column::src_addr, ...
 enum class Column : uint8_t {
@@ -77,6 +83,16 @@ inline ColumnSet& addColumn(ColumnSet& s, Column c) {
 }
 inline bool hasColumn(const ColumnSet& s, Column c) {
   return s.test(static_cast<size_t>(c));
+}
+
+// Columns of NameTable ids (collector/record/names.hpp): stored with a dictionary per block,
+// never pruned by value ranges (ids differ from one process to the next).
+inline constexpr bool isNameColumn(Column c) {
+  return c == Column::in_ifname || c == Column::out_ifname || c == Column::bridge ||
+         c == Column::in_vm || c == Column::out_vm;
+}
+inline constexpr bool isNameColumn(size_t id) {
+  return id < kColumnCount && isNameColumn(static_cast<Column>(id));
 }
 
 // A batch of flows. size() is the length of first_ns: a batch decoded with a column set (see

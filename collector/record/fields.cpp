@@ -5,6 +5,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "collector/record/names.hpp"
+
 namespace nc {
 namespace {
 
@@ -82,6 +84,25 @@ bool readAddr(const json& v, IpAddr& out) {
         [](const FlowRecord& r) { return formatTime(r.MEMBER); }, Column::MEMBER        \
   }
 
+// A NameTable id, shown as its text; absent when unknown (0).
+#define NC_NAME_FIELD(NAME, DOC, MEMBER)                                                  \
+  FieldDef {                                                                              \
+    NAME, FieldType::kName, DOC,                                                          \
+        [](const FlowRecord& r, json& o) {                                                \
+          if (r.MEMBER == 0)                                                              \
+            return false;                                                                 \
+          o[NAME] = std::string(nameOf(r.MEMBER));                                        \
+          return true;                                                                    \
+        },                                                                                \
+        [](const json& v, FlowRecord& r) {                                                \
+          if (!v.is_string())                                                             \
+            return false;                                                                 \
+          r.MEMBER = internName(v.get_ref<const std::string&>());                         \
+          return true;                                                                    \
+        },                                                                                \
+        [](const FlowRecord& r) { return std::string(nameOf(r.MEMBER)); }, Column::MEMBER \
+  }
+
 // ICMP type/code: present for ICMP and ICMPv6 flows (where 0 is meaningful), absent otherwise.
 #define NC_ICMP_FIELD(NAME, DOC, MEMBER)                                                \
   FieldDef {                                                                            \
@@ -118,6 +139,16 @@ const FieldDef kFields[] = {
     NC_UINT_FIELD("in_if", FieldType::kU32, "input interface number (see if_kind)", in_if, false),
     NC_UINT_FIELD("out_if", FieldType::kU32, "output interface number (see if_kind)", out_if,
                   false),
+    NC_NAME_FIELD("in_ifname",
+                  "input interface name: the Open vSwitch port (host inventory) or the name the "
+                  "exporter sent (IPFIX/v9 interfaceName, sFlow port name)",
+                  in_ifname),
+    NC_NAME_FIELD("out_ifname", "output interface name (as in_ifname)", out_ifname),
+    NC_NAME_FIELD("bridge", "Open vSwitch bridge of the flow's port (host inventory)", bridge),
+    NC_NAME_FIELD("in_vm",
+                  "VM behind the input port: its external_ids vm-uuid, else vm-id, else iface-id",
+                  in_vm),
+    NC_NAME_FIELD("out_vm", "VM behind the output port (as in_vm)", out_vm),
     FieldDef{"if_kind", FieldType::kText,
              "numbering of in_if/out_if: snmp, ifindex (Linux), ofport (OpenFlow), unknown",
              [](const FlowRecord& r, json& o) {
@@ -200,6 +231,7 @@ const FieldDef kFields[] = {
 #undef NC_MAC_FIELD
 #undef NC_TIME_FIELD
 #undef NC_ICMP_FIELD
+#undef NC_NAME_FIELD
 
 }  // namespace
 

@@ -14,7 +14,9 @@
 
 namespace nc {
 
-enum class FieldType { kTime, kAddr, kU64, kU32, kU16, kU8, kMac, kText };
+// kName: a NameTable id (collector/record/names.hpp) shown as its text; filters take a name or a
+// glob, aggregations group by it.
+enum class FieldType { kTime, kAddr, kU64, kU32, kU16, kU8, kMac, kText, kName };
 
 struct FieldDef {
   std::string_view name;  // stable snake_case JSON / CSV name

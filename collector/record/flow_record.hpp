@@ -103,6 +103,16 @@ struct FlowRecord {
   uint32_t src_as = 0;
   uint32_t dst_as = 0;
 
+  // Names joined to the flow when it is received (the ones valid then), as NameTable ids
+  // (collector/record/names.hpp; 0 = unknown): the input/output interface (from the host's
+  // Open vSwitch inventory, or the name the exporter sent for the interface), the Open vSwitch
+  // bridge, and the VM behind each port (external_ids vm-uuid, else vm-id, else iface-id).
+  uint32_t in_ifname = 0;
+  uint32_t out_ifname = 0;
+  uint32_t bridge = 0;
+  uint32_t in_vm = 0;
+  uint32_t out_vm = 0;
+
   uint16_t src_port = 0;
   uint16_t dst_port = 0;
   uint16_t vlan = 0;  // 802.1Q VLAN id (0 = none)

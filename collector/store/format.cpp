@@ -10,9 +10,12 @@
 #include <ctime>
 #include <numeric>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
+
+#include "collector/record/names.hpp"
 
 namespace nc::store::format {
 namespace {
@@ -1097,6 +1100,81 @@ void planColumn(const std::vector<IpAddr>& v, size_t /*id*/, const FlowColumns& 
   planAddrColumn(v, version, known, x, buf, plan);
 }
 
+const std::vector<uint32_t>& nameColumn(const FlowColumns& c, size_t id) {
+  switch (static_cast<Column>(id)) {
+    case Column::in_ifname:
+      return c.in_ifname;
+    case Column::out_ifname:
+      return c.out_ifname;
+    case Column::bridge:
+      return c.bridge;
+    case Column::in_vm:
+      return c.in_vm;
+    default:
+      return c.out_vm;
+  }
+}
+std::vector<uint32_t>& nameColumn(FlowColumns& c, size_t id) {
+  return const_cast<std::vector<uint32_t>&>(nameColumn(static_cast<const FlowColumns&>(c), id));
+}
+
+// A name column as dictionary codes (format.hpp, "Name columns"): `codes` gets one code a row and
+// `dict` the stored dictionary. Blocks usually hold a few names, often one for every row (the
+// summary says so: no pass over the rows then); a direct-mapped cache of recent ids keeps the
+// per-row cost to a compare when they are several.
+void encodeNames(const std::vector<uint32_t>& v, const ColumnStats* known,
+                 std::vector<uint32_t>& codes, std::vector<uint8_t>& dict) {
+  const size_t rows = v.size();
+  std::vector<uint32_t> ids;  // dictionary, code c = ids[c - 1]
+  codes.resize(rows);
+  const bool constant =
+      known != nullptr
+          ? known->min == known->max
+          : rows > 0 && std::all_of(v.begin(), v.end(), [&](uint32_t x) { return x == v[0]; });
+  if (rows == 0) {
+  } else if (constant) {
+    const uint32_t id = v[0];
+    if (id != 0) {
+      ids.push_back(id);
+    }
+    std::fill(codes.begin(), codes.end(), id != 0 ? 1u : 0u);
+  } else {
+    constexpr size_t kCache = 64;
+    std::array<uint32_t, kCache> cache_id{};
+    std::array<uint32_t, kCache> cache_code{};
+    std::unordered_map<uint32_t, uint32_t> more;
+    for (size_t i = 0; i < rows; ++i) {
+      const uint32_t id = v[i];
+      if (id == 0) {
+        codes[i] = 0;
+        continue;
+      }
+      const size_t slot = id & (kCache - 1);
+      if (cache_id[slot] == id) {
+        codes[i] = cache_code[slot];
+        continue;
+      }
+      auto [it, added] = more.emplace(id, static_cast<uint32_t>(ids.size() + 1));
+      if (added) {
+        ids.push_back(id);
+      }
+      cache_id[slot] = id;
+      cache_code[slot] = it->second;
+      codes[i] = it->second;
+    }
+  }
+  dict.clear();
+  put<uint32_t>(dict, 0);  // length, patched below
+  put<uint32_t>(dict, static_cast<uint32_t>(ids.size()));
+  for (uint32_t id : ids) {
+    std::string_view text = nameOf(id);
+    text = text.substr(0, std::min<size_t>(text.size(), 255));
+    dict.push_back(static_cast<uint8_t>(text.size()));
+    dict.insert(dict.end(), text.begin(), text.end());
+  }
+  putAt<uint32_t>(dict, 0, static_cast<uint32_t>(dict.size()));
+}
+
 }  // namespace
 
 void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
@@ -1133,17 +1211,23 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
   packed_.clear();
   for (size_t id = 0; id < kColumnCount; ++id) {
     ColumnPlan plan;
-    switch (id) {
+    const bool is_name = isNameColumn(id);
+    if (is_name) {
+      encodeNames(nameColumn(c, id), summary ? &summary->cols[id] : nullptr, name_codes_,
+                  name_dict_);
+      planColumn(name_codes_, id, c, version_, nullptr, wide_, tmp_, scratch_, plan);
+    } else
+      switch (id) {
 #define NC_PLAN(type, name)                                                                  \
   case static_cast<size_t>(Column::name):                                                    \
     planColumn(c.name, id, c, version_, summary ? &summary->cols[id] : nullptr, wide_, tmp_, \
                scratch_, plan);                                                              \
     break;
-      NC_FLOW_COLUMNS(NC_PLAN)
+        NC_FLOW_COLUMNS(NC_PLAN)
 #undef NC_PLAN
-      default:
-        break;
-    }
+        default:
+          break;
+      }
     // Version 4: the hot one-byte columns bit-packed when that halves them at least, and the hot
     // columns never zstd-compressed (format.hpp, "Encoder policy").
     const bool v4 = version_ >= 4;
@@ -1156,6 +1240,9 @@ void BlockEncoder::encode(const FlowColumns& c, std::vector<uint8_t>& frame,
     const size_t raw_len = plan.len;
     const uint8_t* src = plan.data;
     size_t at = packed_.size();
+    if (is_name) {
+      packed_.insert(packed_.end(), name_dict_.begin(), name_dict_.end());
+    }
     if (plan.has_base) {
       put<uint64_t>(packed_, plan.base);
     }
@@ -1437,6 +1524,38 @@ void decodeColumn(std::vector<IpAddr>& out, const uint8_t* data, size_t rows, si
 }
 
 // Keeps rows sel[0..k) of a decoded column, in that order.
+// Reads a name column's dictionary (`dict`, `len` bytes, its length already checked) into ids of
+// this process's NameTable and replaces the codes in `col` by them. False when the dictionary is
+// malformed or a code is past it.
+bool namesToIds(const uint8_t* dict, size_t len, std::vector<uint32_t>& col,
+                std::vector<uint32_t>& ids) {
+  const uint32_t k = get<uint32_t>(dict + 4);
+  if (k > (len - 8)) {  // every entry takes a byte at least
+    return false;
+  }
+  ids.assign(1, 0);
+  size_t at = 8;
+  for (uint32_t i = 0; i < k; ++i) {
+    if (at >= len || dict[at] > len - at - 1) {
+      return false;
+    }
+    const size_t n = dict[at];
+    ids.push_back(NameTable::global().intern(
+        std::string_view(reinterpret_cast<const char*>(dict + at + 1), n)));
+    at += 1 + n;
+  }
+  if (at != len) {
+    return false;
+  }
+  const uint32_t limit = k;
+  uint32_t bad = 0;
+  for (uint32_t& v : col) {
+    bad |= v > limit ? 1u : 0u;
+    v = ids[v <= limit ? v : 0];
+  }
+  return bad == 0;
+}
+
 template <typename T>
 void keepRows(std::vector<T>& v, const uint32_t* sel, size_t k) {
   for (size_t j = 0; j < k; ++j) {
@@ -1532,6 +1651,8 @@ bool BlockDecoder::decodeImpl(std::span<const uint8_t> f, FlowColumns& out, std:
       return false;
     }
     const uint8_t* src = body + data_at;
+    const uint8_t* const stored = src;
+    const size_t stored_len = enc_len;
     data_at += enc_len;
     if (id >= kColumnCount) {
       continue;  // a column added by a newer writer
@@ -1541,6 +1662,18 @@ bool BlockDecoder::decodeImpl(std::span<const uint8_t> f, FlowColumns& out, std:
       return false;
     }
     seen[id] = true;
+    size_t dict_len = 0;
+    if (isNameColumn(id)) {  // the dictionary comes first (format.hpp, "Name columns")
+      if (!want.test(id) || have.test(id)) {
+        continue;  // its bytes may not have been read (Reader::scan reads wanted columns only)
+      }
+      if (enc_len < 8 || (dict_len = get<uint32_t>(src)) < 8 || dict_len > enc_len) {
+        setWhy(why, fmt::format("column {}: bad name dictionary", id));
+        return false;
+      }
+      src += dict_len;
+      enc_len -= dict_len;
+    }
     if (std::string bad = checkEntry(fh.version, id, codec, xf, w, enc_len, raw_len, rows);
         !bad.empty()) {
       setWhy(why, std::move(bad));
@@ -1556,7 +1689,7 @@ bool BlockDecoder::decodeImpl(std::span<const uint8_t> f, FlowColumns& out, std:
       setWhy(why, fmt::format("column {}: bad transform (before first_ns)", id));
       return false;
     }
-    if (v3 && get<uint32_t>(e + 12) != crc32c(src, enc_len)) {
+    if (v3 && get<uint32_t>(e + 12) != crc32c(stored, stored_len)) {
       setWhy(why, fmt::format("block checksum mismatch (column {})", id));
       return false;
     }
@@ -1619,6 +1752,10 @@ bool BlockDecoder::decodeImpl(std::span<const uint8_t> f, FlowColumns& out, std:
 #undef NC_DECODE
       default:
         break;
+    }
+    if (dict_len != 0 && !namesToIds(stored, dict_len, nameColumn(out, id), name_ids_)) {
+      setWhy(why, fmt::format("column {}: bad name dictionary or code", id));
+      return false;
     }
     first_done = first_done || id == static_cast<size_t>(Column::first_ns);
   }
@@ -1716,6 +1853,9 @@ std::vector<uint8_t> encodeFooterAndTrailer(const Footer& f, uint64_t offset) {
       if (kIsAddr[id]) {
         out.insert(out.end(), s.amin.bytes.begin(), s.amin.bytes.end());
         out.insert(out.end(), s.amax.bytes.begin(), s.amax.bytes.end());
+      } else if (isNameColumn(id)) {  // ids of this process: "any value" on disk
+        put<uint64_t>(out, 0);
+        put<uint64_t>(out, UINT64_MAX);
       } else {
         put<uint64_t>(out, s.min);
         put<uint64_t>(out, s.max);

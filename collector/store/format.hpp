@@ -77,6 +77,16 @@
 // A column a block lacks reads as the FlowRecord default; unknown column ids are ignored, so
 // columns can be added without a version bump.
 //
+// Name columns (nc::isNameColumn: in_ifname, out_ifname, bridge, in_vm, out_vm; added on
+// 2026-12-07 without a version bump, older readers ignore them) hold per-process NameTable ids in
+// memory. On disk a name column's encoded bytes start with the block's dictionary:
+//   u32 dictionary length D (these 4 bytes included), u32 count k, k x (u8 length, bytes)
+// followed by the column's codes stored like any u32 column under the rules above (base,
+// multiplier, stream): code 0 = no name, code c in 1..k = the c-th dictionary entry; a code > k
+// makes the block corrupt. The encoded length in the column entry (and the column crc) covers
+// the dictionary too; the raw length is that of the codes. The footer's ranges for name columns
+// are written as "any value" (ids mean nothing in another process).
+//
 // Encoder policy (not a format rule; readers accept any codec per column): the Writer keeps a
 // column raw (codec 0) when its codec would not make it smaller, and with zstd also when zstd
 // saves less than a fifth of the raw stream. The columns most queries read (times, packets,
@@ -261,6 +271,8 @@ class BlockEncoder {
   std::vector<uint8_t> tmp_;
   std::vector<uint8_t> packed_;
   std::vector<uint64_t> scratch_;
+  std::vector<uint32_t> name_codes_;  // a name column as dictionary codes
+  std::vector<uint8_t> name_dict_;    // its dictionary, as stored
   std::vector<uint8_t> bits_;
   std::array<uint8_t, kColumnCount> skip_{};  // blocks left to store the column raw untried
   Tries tries_;
@@ -291,7 +303,8 @@ class BlockDecoder {
                   const ColumnSet& columns, const ColumnSet& have, std::span<const uint32_t> sel);
   ZSTD_DCtx_s* dctx_ = nullptr;
   std::vector<uint8_t> raw_;
-  std::vector<uint8_t> codes_;  // kBits columns expanded to one byte a row
+  std::vector<uint8_t> codes_;      // kBits columns expanded to one byte a row
+  std::vector<uint32_t> name_ids_;  // a name column's dictionary as this process's NameTable ids
 };
 
 struct IndexEntry {

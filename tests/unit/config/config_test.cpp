@@ -36,7 +36,7 @@ bridges:
 profiles:
   - name: live
     channels: [{name: web, filter: "port 443"}]
-correlation: {enabled: true, window: 5m, threshold: 4}
+correlation: {enabled: true, step: 5s, warmup: 2m, sensitivity: 3, min_bps: 10Mb/s, min_pps: 2k, cooldown: 20s, webhook: "http://127.0.0.1:9/hook"}
 control:     {socket: /tmp/x.sock}
 http:        {listen: "127.0.0.1:8080"}
 )",
@@ -74,7 +74,17 @@ http:        {listen: "127.0.0.1:8080"}
   ASSERT_EQ(c.profiles.size(), 1u);
   EXPECT_EQ(c.profiles[0].channels[0].filter, "port 443");
   EXPECT_TRUE(c.correlation.enabled);
-  EXPECT_EQ(c.correlation.window_ms, 300000u);
+  EXPECT_EQ(c.correlation.step_ms, 5000u);
+  EXPECT_EQ(c.correlation.warmup_ms, 120000u);
+  EXPECT_EQ(c.correlation.sensitivity, 3.0);
+  EXPECT_EQ(c.correlation.min_bps, 10'000'000u);
+  EXPECT_EQ(c.correlation.min_pps, 2000u);
+  EXPECT_EQ(c.correlation.cooldown_ms, 20000u);
+  EXPECT_EQ(c.correlation.webhook, "http://127.0.0.1:9/hook");
+  EXPECT_EQ(c.correlation.active_timeout, 10u);
+  // A rule's timeouts are "given" only when the file sets them (correlation lowers the others).
+  EXPECT_FALSE(c.bridges[0].ipfix->cache_active_timeout_given);
+  EXPECT_TRUE(c.bridges[0].netflow->active_timeout_given);
 }
 
 struct BadCase {

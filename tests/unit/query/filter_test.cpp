@@ -398,7 +398,7 @@ const ErrorCase kErrors[] = {
     {"flow 1", 0, "did you mean 'flows'"},
     {"vlan 5000", 5, "vlan out of range 0..4095"},
     {"icmp-type 256", 10, "ICMP type out of range"},
-    {"in foo", 3, "expected 'if', 'mac', 'packets' or 'bytes' after 'in'"},
+    {"in foo", 3, "expected 'if', 'ifname', 'vm', 'mac', 'packets' or 'bytes' after 'in'"},
     {"router 1.2.3.4", 7, "expected 'ip' after 'router'"},
     {"flowdir sideways", 8, "expected ingress, egress, 0 or 1"},
     {"proto tcp and 'unterminated", 14, "unterminated quoted string"},

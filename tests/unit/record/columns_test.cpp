@@ -66,7 +66,7 @@ TEST(Columns, BlockSummaryRanges) {
   EXPECT_EQ(s[Column::first_ns].min, 80000u);
   EXPECT_EQ(s[Column::src_addr].amin.toString(), "10.0.0.1");
   EXPECT_EQ(s[Column::src_addr].amax.toString(), "10.0.0.9");
-  EXPECT_EQ(kColumnCount, 36u);
+  EXPECT_EQ(kColumnCount, 41u);  // 36 + the five name columns (2026-12-07)
 }
 
 // The summary against a plain scan: u64 columns (four chains, lengths that are not multiples of

@@ -1,0 +1,567 @@
+#include "collector/correlate/correlator.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "collector/record/names.hpp"
+#include "common/log.hpp"
+
+namespace nc::correlate {
+
+namespace {
+
+constexpr int64_t kEmpty = INT64_MIN;
+
+uint64_t wallNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+inline uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return x;
+}
+
+inline uint64_t hashKey(const SubjectKey& k, int64_t step) {
+  return mix(k.hi * 0x9E3779B97F4A7C15ull ^ k.lo ^ (static_cast<uint64_t>(step) << 2) ^
+             (uint64_t{k.kind} << 1 | k.dir) * 0xc2b2ae3d27d4eb4full);
+}
+
+SubjectKey portKey(uint32_t name_id, uint8_t dir) {
+  SubjectKey k;
+  k.lo = name_id;
+  k.kind = 0;
+  k.dir = dir;
+  return k;
+}
+
+SubjectKey addrKey(const IpAddr& a, uint8_t dir) {
+  SubjectKey k;
+  std::memcpy(&k.hi, a.bytes.data(), 8);
+  std::memcpy(&k.lo, a.bytes.data() + 8, 8);
+  k.kind = 1;
+  k.dir = dir;
+  return k;
+}
+
+IpAddr addrOf(const SubjectKey& k) {
+  IpAddr a;
+  std::memcpy(a.bytes.data(), &k.hi, 8);
+  std::memcpy(a.bytes.data() + 8, &k.lo, 8);
+  return a;
+}
+
+}  // namespace
+
+DetectorParams CorrelatorOptions::detectorParams(bool bytes) const {
+  DetectorParams p;
+  p.sensitivity = sensitivity;
+  p.min_rate = bytes ? min_bps / 8 : min_pps;
+  p.warmup_steps = static_cast<uint32_t>(std::max<uint64_t>(1, warmup_ns / step_ns));
+  p.cooldown_steps = static_cast<uint32_t>(std::max<uint64_t>(1, cooldown_ns / step_ns));
+  // The envelope remembers levels for about an hour, whatever the step.
+  p.envelope_half_life_steps = std::max(10.0, 3 * 3600e9 / static_cast<double>(step_ns));
+  p.relearn_after_steps =
+      static_cast<uint32_t>(std::max<uint64_t>(10, 3600'000'000'000ull / step_ns));
+  return p;
+}
+
+size_t CorrelatorOptions::ringSteps() const {
+  const uint64_t steps = (max_delay_ns + step_ns - 1) / step_ns + 3;
+  return static_cast<size_t>(std::clamp<uint64_t>(steps, 4, 256));
+}
+
+// ---- CorrelatorShard ----
+
+CorrelatorShard::CorrelatorShard(Correlator& owner)
+    : owner_(owner), step_ns_(owner.options().step_ns), max_span_ns_(owner.options().max_span_ns) {
+  table_.resize(1024);
+  for (auto& e : table_) {
+    e.step = kEmpty;
+  }
+}
+
+CorrelatorShard::~CorrelatorShard() = default;
+
+void CorrelatorShard::add(const SubjectKey& k, int64_t step, double bytes, double packets,
+                          uint64_t delay, uint32_t port_name) {
+  if (used_ * 2 >= table_.size()) {
+    std::vector<StepAcc> old(table_.size() * 2);
+    old.swap(table_);
+    for (auto& e : table_) {
+      e.step = kEmpty;
+    }
+    used_ = 0;
+    for (const StepAcc& e : old) {
+      if (e.step != kEmpty) {
+        add(e.subject, e.step, e.bytes, e.packets, e.max_delay_ns, e.port_name);
+      }
+    }
+  }
+  const size_t mask = table_.size() - 1;
+  for (size_t i = hashKey(k, step) & mask;; i = (i + 1) & mask) {
+    StepAcc& e = table_[i];
+    if (e.step == kEmpty) {
+      e.subject = k;
+      e.step = step;
+      e.bytes = bytes;
+      e.packets = packets;
+      e.max_delay_ns = delay;
+      e.port_name = port_name;
+      ++used_;
+      return;
+    }
+    if (e.step == step && e.subject == k) {
+      e.bytes += bytes;
+      e.packets += packets;
+      e.max_delay_ns = std::max(e.max_delay_ns, delay);
+      return;
+    }
+  }
+}
+
+void CorrelatorShard::addSpread(const SubjectKey& k, uint64_t t0, uint64_t t1, double bytes,
+                                double packets, uint64_t delay, uint32_t port_name) {
+  const int64_t s0 = static_cast<int64_t>(t0 / step_ns_);
+  const int64_t s1 = static_cast<int64_t>(t1 / step_ns_);
+  if (s0 == s1) {
+    add(k, s0, bytes, packets, delay, port_name);
+    return;
+  }
+  const double d = static_cast<double>(t1 - t0);
+  for (int64_t s = s0; s <= s1; ++s) {
+    const uint64_t lo = std::max<uint64_t>(t0, static_cast<uint64_t>(s) * step_ns_);
+    const uint64_t hi = std::min<uint64_t>(t1, static_cast<uint64_t>(s + 1) * step_ns_);
+    const double f = static_cast<double>(hi - lo) / d;
+    if (f > 0) {
+      add(k, s, bytes * f, packets * f, delay, port_name);
+    }
+  }
+}
+
+void CorrelatorShard::onBatch(const sink::Batch& batch) {
+  if (batch.records.empty()) {
+    return;
+  }
+  const uint64_t now = batch.records.front().received_ns;
+  if (batch.snapshot != nullptr && batch.in_port != nullptr && !batch.snapshot->ports.empty()) {
+    const auto& ports = batch.snapshot->ports;
+    const uint64_t max_delay = owner_.options().max_delay_ns;
+    for (size_t i = 0; i < batch.records.size(); ++i) {
+      const uint32_t in = batch.in_port[i];
+      const uint32_t out = batch.out_port[i];
+      if (in == UINT32_MAX && out == UINT32_MAX) {
+        continue;
+      }
+      const FlowRecord& r = batch.records[i];
+      uint64_t t1 = r.last_ns;
+      uint64_t t0 = std::max(r.first_ns, t1 > max_span_ns_ ? t1 - max_span_ns_ : 0);
+      const uint64_t rx = r.received_ns;
+      // Times from a clock far from ours (or none): count the flow when it arrived.
+      if (t1 == 0 || t0 > t1 || t1 > rx + 60'000'000'000ull || rx > t1 + 2 * max_delay) {
+        t0 = t1 = rx;
+      }
+      const uint64_t delay = rx > t0 ? rx - t0 : 0;
+      const double bytes = static_cast<double>(r.scaledBytes());
+      const double packets = static_cast<double>(r.scaledPackets());
+      if (in != UINT32_MAX) {
+        const uint32_t name = ports[in].name_id;
+        addSpread(portKey(name, 0), t0, t1, bytes, packets, delay, 0);
+        if (!r.src_addr.isZero()) {
+          addSpread(addrKey(r.src_addr, 1), t0, t1, bytes, packets, delay, name);
+        }
+      }
+      if (out != UINT32_MAX) {
+        const uint32_t name = ports[out].name_id;
+        addSpread(portKey(name, 1), t0, t1, bytes, packets, delay, 0);
+        if (!r.dst_addr.isZero()) {
+          addSpread(addrKey(r.dst_addr, 0), t0, t1, bytes, packets, delay, name);
+        }
+      }
+    }
+  }
+  if (now - last_handover_ >= owner_.options().handover_ns || now < last_handover_) {
+    last_handover_ = now;
+    flush();
+  }
+}
+
+void CorrelatorShard::flush() {
+  if (used_ == 0) {
+    return;
+  }
+  std::vector<StepAcc> out;
+  out.reserve(used_);
+  for (StepAcc& e : table_) {
+    if (e.step != kEmpty) {
+      out.push_back(e);
+      e.step = kEmpty;
+    }
+  }
+  used_ = 0;
+  owner_.handover(std::move(out));
+}
+
+// ---- Correlator ----
+
+struct Correlator::Subject {
+  SubjectKey key;
+  int64_t next_step = kEmpty;  // first step not evaluated yet
+  std::vector<float> bytes;    // ring, by step % size
+  std::vector<float> packets;
+  double delay_ns = 0;  // decaying max of the shards' delays
+  uint64_t last_data_ns = 0;
+  uint32_t port_name = 0;  // address subjects: the port the address was last seen behind
+  Detector det_bytes;
+  Detector det_packets;
+  double last_bps = 0;  // rates of the last closed step
+  double last_pps = 0;
+  std::unique_ptr<Tracked> event;
+};
+
+size_t Correlator::KeyHash::operator()(const SubjectKey& k) const {
+  return static_cast<size_t>(hashKey(k, 0));
+}
+
+Correlator::Correlator(boost::asio::io_context& io, CorrelatorOptions options,
+                       const inventory::Inventory* inventory)
+    : io_(io),
+      opts_(options),
+      bytes_params_(options.detectorParams(true)),
+      packets_params_(options.detectorParams(false)),
+      inventory_(inventory),
+      timer_(io) {}
+
+Correlator::~Correlator() {
+  stop();
+}
+
+std::unique_ptr<CorrelatorShard> Correlator::makeShard() {
+  return std::make_unique<CorrelatorShard>(*this);
+}
+
+void Correlator::start() {
+  stopped_ = false;
+  schedule();
+}
+
+void Correlator::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+void Correlator::schedule() {
+  if (stopped_) {
+    return;
+  }
+  timer_.expires_after(std::chrono::nanoseconds(opts_.handover_ns));
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) {
+      return;
+    }
+    tick(wallNs());
+    schedule();
+  });
+}
+
+void Correlator::reconfigure(const CorrelatorOptions& options) {
+  std::lock_guard lock(mu_);
+  const bool new_step = options.step_ns != opts_.step_ns;
+  opts_ = options;
+  bytes_params_ = opts_.detectorParams(true);
+  packets_params_ = opts_.detectorParams(false);
+  if (new_step) {  // steps of another length: learn again
+    subjects_.clear();
+    ports_ = addresses_ = 0;
+  }
+}
+
+void Correlator::handover(std::vector<StepAcc>&& accs) {
+  handovers_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(inbox_mu_);
+  if (inbox_.size() >= 1024) {  // the control thread is stuck: drop rather than grow
+    late_ += accs.size();
+    return;
+  }
+  inbox_.push_back(std::move(accs));
+}
+
+void Correlator::merge(const StepAcc& a, uint64_t now_ns) {
+  auto it = subjects_.find(a.subject);
+  if (it == subjects_.end()) {
+    const bool port = a.subject.kind == 0;
+    if ((port && ports_ >= opts_.max_ports * 2) ||
+        (!port && addresses_ >= opts_.max_addresses * 2)) {
+      ++refused_;
+      return;
+    }
+    auto s = std::make_unique<Subject>();
+    s->key = a.subject;
+    const size_t ring = opts_.ringSteps();
+    s->bytes.assign(ring, 0);
+    s->packets.assign(ring, 0);
+    s->next_step = a.step;
+    (port ? ports_ : addresses_)++;
+    it = subjects_.emplace(a.subject, std::move(s)).first;
+  }
+  Subject& s = *it->second;
+  const auto ring = static_cast<int64_t>(s.bytes.size());
+  if (a.step < s.next_step) {
+    ++late_;
+    return;
+  }
+  if (a.step >= s.next_step + ring) {
+    // Steps past the ring: the exporter's clock runs ahead of ours (or far behind evaluation).
+    ++late_;
+    return;
+  }
+  const size_t slot = static_cast<size_t>(a.step % ring);
+  s.bytes[slot] += static_cast<float>(a.bytes);
+  s.packets[slot] += static_cast<float>(a.packets);
+  s.delay_ns = std::max(s.delay_ns, static_cast<double>(a.max_delay_ns));
+  s.last_data_ns = now_ns;
+  if (a.port_name != 0) {
+    s.port_name = a.port_name;
+  }
+}
+
+void Correlator::tick(uint64_t now_ns) {
+  std::vector<std::vector<StepAcc>> in;
+  {
+    std::lock_guard lock(inbox_mu_);
+    in.swap(inbox_);
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& v : in) {
+    for (const StepAcc& a : v) {
+      merge(a, now_ns);
+    }
+  }
+  for (auto& [key, s] : subjects_) {
+    evaluate(*s, now_ns);
+  }
+  if (now_ns - last_idle_sweep_ > 60'000'000'000ull) {
+    last_idle_sweep_ = now_ns;
+    for (auto it = subjects_.begin(); it != subjects_.end();) {
+      Subject& s = *it->second;
+      if (!s.event && s.last_data_ns + opts_.idle_drop_ns < now_ns) {
+        (s.key.kind == 0 ? ports_ : addresses_)--;
+        it = subjects_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+void Correlator::evaluate(Subject& s, uint64_t now_ns) {
+  const uint64_t step = opts_.step_ns;
+  const double delay = std::min(s.delay_ns, static_cast<double>(opts_.max_delay_ns));
+  const auto settle = static_cast<uint64_t>(delay) + step / 2 + opts_.handover_ns;
+  const auto ring = static_cast<int64_t>(s.bytes.size());
+  // A subject silent for long: skip ahead (its baseline has long learnt the quiet).
+  const int64_t now_step = static_cast<int64_t>(now_ns / step);
+  if (now_step - s.next_step > 360 + ring && !s.event) {
+    const int64_t to = now_step - 360;
+    for (int64_t k = 0; k < ring; ++k) {
+      s.bytes[static_cast<size_t>(k)] = 0;
+      s.packets[static_cast<size_t>(k)] = 0;
+    }
+    s.next_step = to;
+  }
+  while (static_cast<uint64_t>(s.next_step + 1) * step + settle <= now_ns) {
+    const size_t slot = static_cast<size_t>(s.next_step % ring);
+    const double b = s.bytes[slot];
+    const double p = s.packets[slot];
+    s.bytes[slot] = 0;
+    s.packets[slot] = 0;
+    closeStep(s, s.next_step, b, p);
+    ++s.next_step;
+  }
+  // The delay estimate decays (half-life ~70 evaluations of a 250 ms tick, ~17 s) so a subject
+  // that moved from IPFIX to sFlow speeds up again; fresh data restores it at once.
+  s.delay_ns *= 0.99;
+}
+
+void Correlator::closeStep(Subject& s, int64_t step, double bytes, double packets) {
+  ++steps_evaluated_;
+  const double secs = static_cast<double>(opts_.step_ns) / 1e9;
+  const double br = bytes / secs;
+  const double pr = packets / secs;
+  s.last_bps = br * 8;
+  s.last_pps = pr;
+  const auto idx = static_cast<uint64_t>(step);
+  const Transition tb = s.det_bytes.observe(br, idx, bytes_params_);
+  const Transition tp = s.det_packets.observe(pr, idx, packets_params_);
+  if (s.event) {
+    Tracked& t = *s.event;
+    if (tb == Transition::kStarted) {
+      t.bytes_fired = true;
+    }
+    if (tp == Transition::kStarted) {
+      t.packets_fired = true;
+    }
+    const bool bytes_metric = t.event.metric == events::Metric::kBytes;
+    t.event.observed = std::max(t.event.observed, bytes_metric ? br : pr);
+    const bool done =
+        (!t.bytes_fired || !s.det_bytes.active()) && (!t.packets_fired || !s.det_packets.active());
+    if (done) {
+      int64_t end = step;
+      if (t.bytes_fired) {
+        end = std::max<int64_t>(end, static_cast<int64_t>(s.det_bytes.endStep()));
+      }
+      if (t.packets_fired) {
+        end = std::max<int64_t>(end, static_cast<int64_t>(s.det_packets.endStep()));
+      }
+      endEvent(s, end);
+    }
+    return;
+  }
+  if (tb == Transition::kStarted || tp == Transition::kStarted) {
+    startEvent(s, step, tb == Transition::kStarted);
+    s.event->bytes_fired = tb == Transition::kStarted;
+    s.event->packets_fired = tp == Transition::kStarted;
+  }
+}
+
+void Correlator::describe(const Subject& s, events::Event& e) const {
+  auto snap = inventory_ != nullptr ? inventory_->snapshot() : nullptr;
+  const inventory::Port* port = nullptr;
+  if (s.key.kind == 0) {
+    e.subject.kind = events::SubjectKind::kPort;
+    e.subject.name = std::string(nameOf(static_cast<uint32_t>(s.key.lo)));
+    if (snap) {
+      port = snap->portByName(e.subject.name);
+    }
+  } else {
+    e.subject.kind = events::SubjectKind::kAddress;
+    e.subject.name = addrOf(s.key).toString();
+    if (snap && s.port_name != 0) {
+      port = snap->portByName(nameOf(s.port_name));
+    }
+  }
+  if (port != nullptr) {
+    e.subject.bridge = port->bridge;
+    if (port->ofport >= 0) {
+      e.subject.ofport = static_cast<uint32_t>(port->ofport);
+    }
+    if (port->ifindex > 0) {
+      e.subject.ifindex = static_cast<uint32_t>(port->ifindex);
+    }
+    const uint64_t mac = port->attached_mac != 0 ? port->attached_mac : port->mac;
+    e.subject.mac = mac != 0 ? formatMac(mac) : "";
+    e.subject.vm = port->vm;
+    e.subject.external_ids = port->external_ids;
+    e.netlink.operstate = port->operstate;
+    if (port->has_link) {
+      e.netlink.mtu = port->mtu;
+    }
+    e.netlink.addresses = port->addresses;
+    const uint64_t from =
+        e.start_ns > opts_.netlink_lookback_ns ? e.start_ns - opts_.netlink_lookback_ns : 0;
+    const uint64_t until = e.end_ns ? *e.end_ns + opts_.step_ns : UINT64_MAX;
+    e.netlink.changes.clear();
+    for (const auto& c : port->changes) {
+      if (c.time_ns >= from && c.time_ns <= until) {
+        e.netlink.changes.push_back({c.time_ns, c.what});
+      }
+    }
+  }
+}
+
+void Correlator::startEvent(Subject& s, int64_t step, bool bytes) {
+  (void)step;
+  auto t = std::make_unique<Tracked>();
+  events::Event& e = t->event;
+  const Detector& d = bytes ? s.det_bytes : s.det_packets;
+  e.start_ns = d.startStep() * opts_.step_ns;
+  e.direction = s.key.dir == 0 ? events::Direction::kIn : events::Direction::kOut;
+  e.metric = bytes ? events::Metric::kBytes : events::Metric::kPackets;
+  e.observed = d.peak();
+  e.baseline = d.baseline();
+  e.ratio = e.observed / std::max(e.baseline, 1e-9);
+  e.detector = (bytes ? bytes_params_ : packets_params_).toJson();
+  e.detector["step_ms"] = opts_.step_ns / 1'000'000;
+  e.detector["threshold"] = d.threshold(bytes ? bytes_params_ : packets_params_);
+  e.detector["deviation"] = d.deviation();
+  describe(s, e);
+  s.event = std::move(t);
+  ++started_;
+  if (on_event) {
+    on_event(s.event->event, false);
+  }
+}
+
+void Correlator::endEvent(Subject& s, int64_t end_step) {
+  Tracked& t = *s.event;
+  events::Event& e = t.event;
+  e.end_ns = static_cast<uint64_t>(end_step) * opts_.step_ns;
+  e.ratio = e.observed / std::max(e.baseline, 1e-9);
+  describe(s, e);  // the link's changes during the event, its state now
+  ++ended_;
+  events::Event copy = e;
+  s.event.reset();
+  if (on_event) {
+    on_event(copy, true);
+  }
+}
+
+std::vector<events::Event> Correlator::ongoing() const {
+  std::lock_guard lock(mu_);
+  std::vector<events::Event> out;
+  for (const auto& [k, s] : subjects_) {
+    if (s->event) {
+      out.push_back(s->event->event);
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const events::Event& a, const events::Event& b) { return a.start_ns < b.start_ns; });
+  return out;
+}
+
+nlohmann::json Correlator::status() const {
+  std::lock_guard lock(mu_);
+  size_t ongoing = 0;
+  for (const auto& [k, s] : subjects_) {
+    ongoing += s->event ? 1 : 0;
+  }
+  const size_t ring = opts_.ringSteps();
+  const size_t per = sizeof(Subject) + 2 * ring * sizeof(float) + 48;  // + hash node
+  return {{"subjects", {{"ports", ports_}, {"addresses", addresses_}}},
+          {"subjects_refused", refused_},
+          {"late", late_},
+          {"steps_evaluated", steps_evaluated_},
+          {"events_started", started_},
+          {"events_ended", ended_},
+          {"ongoing", ongoing},
+          {"handovers", handovers_.load(std::memory_order_relaxed)},
+          {"memory_bytes", subjects_.size() * per},
+          {"step_ms", opts_.step_ns / 1'000'000},
+          {"ring_steps", ring}};
+}
+
+std::unordered_map<std::string, Correlator::PortRate> Correlator::portRates() const {
+  std::lock_guard lock(mu_);
+  std::unordered_map<std::string, PortRate> out;
+  for (const auto& [k, s] : subjects_) {
+    if (k.kind != 0) {
+      continue;
+    }
+    PortRate& r = out[std::string(nameOf(static_cast<uint32_t>(k.lo)))];
+    if (k.dir == 0) {
+      r.in_bps = s->last_bps;
+      r.in_pps = s->last_pps;
+    } else {
+      r.out_bps = s->last_bps;
+      r.out_pps = s->last_pps;
+    }
+  }
+  return out;
+}
+
+}  // namespace nc::correlate
