@@ -13,6 +13,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "collector/cli/correlation.hpp"
 #include "collector/cli/output.hpp"
 #include "collector/cli/provision.hpp"
 #include "collector/control/control.hpp"
@@ -687,6 +688,8 @@ int runCli(int argc, char** argv) {
 
   gen::addGenCommand(app);
   addProvisionCommand(
+      app, common.config_path, [&common] { return controlSocket(common); }, rc);
+  addCorrelationCommands(
       app, common.config_path, [&common] { return controlSocket(common); }, rc);
 
   try {

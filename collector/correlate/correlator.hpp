@@ -50,13 +50,15 @@
 namespace nc::correlate {
 
 struct CorrelatorOptions {
-  uint64_t step_ns = 10'000'000'000;       // detection step
-  uint64_t warmup_ns = 300'000'000'000;    // learning only, per subject
-  double sensitivity = 4.0;                // deviations above the baseline
-  double min_bps = 1'000'000;              // bits/s below which nothing fires
-  double min_pps = 100;                    // packets/s below which nothing fires
-  uint64_t cooldown_ns = 30'000'000'000;   // quiet time that ends an event / blocks a new one
-  uint64_t max_span_ns = 120'000'000'000;  // a flow is spread over at most its last max_span
+  uint64_t step_ns = 10'000'000'000;      // detection step
+  uint64_t warmup_ns = 300'000'000'000;   // learning only, per subject
+  double sensitivity = 4.0;               // deviations above the baseline
+  double min_bps = 1'000'000;             // bits/s below which nothing fires
+  double min_pps = 100;                   // packets/s below which nothing fires
+  uint64_t cooldown_ns = 30'000'000'000;  // quiet time that ends an event / blocks a new one
+  // A flow is spread over at most its last max_span: exporters with delta counters and the
+  // flow's very first packet as its start (Open vSwitch NetFlow) would smear it over hours.
+  uint64_t max_span_ns = 20'000'000'000;
   uint64_t max_delay_ns = 60'000'000'000;  // flows arriving later than this after their steps
                                            // are not counted (status "late")
   uint64_t handover_ns = 250'000'000;      // shard -> correlator

@@ -67,10 +67,19 @@ Explanation explainFromStore(const std::string& store_path, const events::Event&
     const auto c = agg->counters(g);
     events::TopEntry t;
     if (text.size() == 5) {
-      const bool ports = text[2] == "TCP" || text[2] == "UDP" || text[2] == "SCTP" ||
-                         text[2] == "tcp" || text[2] == "udp" || text[2] == "sctp";
-      t.key = ports ? fmt::format("{}:{} -> {}:{} {}", text[0], text[3], text[1], text[4], text[2])
-                    : fmt::format("{} -> {} {}", text[0], text[1], text[2]);
+      int proto = -1;
+      try {
+        proto = std::stoi(text[2]);
+      } catch (const std::exception&) {
+        proto = query::protoNumber(text[2]);
+      }
+      const bool ports = proto == 6 || proto == 17 || proto == 132;
+      std::string name = proto >= 0 ? query::protoName(static_cast<uint8_t>(proto)) : text[2];
+      for (char& ch : name) {
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      }
+      t.key = ports ? fmt::format("{}:{} -> {}:{} {}", text[0], text[3], text[1], text[4], name)
+                    : fmt::format("{} -> {} {}", text[0], text[1], name);
     }
     t.bytes = c.bytes;
     t.packets = c.packets;

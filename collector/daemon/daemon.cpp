@@ -12,17 +12,24 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 
 #include "collector/control/control.hpp"
+#include "collector/correlate/correlator.hpp"
+#include "collector/daemon/event_hub.hpp"
 #include "collector/daemon/interfaces.hpp"
 #include "collector/daemon/recent.hpp"
 #include "collector/ingest/ingest.hpp"
 #include "collector/record/fields.hpp"
+#include "collector/sink/sink.hpp"
 #include "collector/store/store.hpp"
 #include "common/log.hpp"
+#include "common/units.hpp"
 #include "common/version.hpp"
+#include "ovsctl/inventory/inventory.hpp"
 #include "ovsctl/ovsctl.hpp"
 
 namespace nc::daemon {
@@ -31,28 +38,73 @@ namespace {
 // 4096 x ~180 B per shard stays in the receive core's L2 cache (every record is copied in).
 constexpr size_t kRecentPerShard = 4096;
 
-// Fans a shard's decoded output out to the daemon's consumers: the recent-flows ring and the
-// flow store (`store` may be null when it could not be opened).
-class ShardSink : public decode::RecordSink {
+// The daemon's sinks of a shard (collector/sink): the recent-flows ring, exporters' interface
+// tables and the flow store (`store` may be null when it could not be opened).
+class RecentSink : public sink::FlowSink {
  public:
-  ShardSink(RecentRing& recent, InterfaceTable& interfaces, store::Writer* store)
-      : recent_(recent), interfaces_(interfaces), store_(store) {}
-  void onRecords(std::span<const FlowRecord> records) override {
-    recent_.add(records);
-    if (store_ != nullptr) {
-      store_->append(records);  // never blocks on disk: drops (counted) when its queue is full
-    }
-  }
-  void onCounters(const decode::InterfaceCounters& counters) override {
-    interfaces_.onCounters(counters);
-  }
-  void onInterfaceName(const decode::InterfaceName& name) override { interfaces_.onName(name); }
+  explicit RecentSink(RecentRing& ring) : ring_(ring) {}
+  void onBatch(const sink::Batch& b) override { ring_.add(b.records); }
 
  private:
-  RecentRing& recent_;
-  InterfaceTable& interfaces_;
-  store::Writer* store_;
+  RecentRing& ring_;
 };
+
+class InterfacesSink : public sink::FlowSink {
+ public:
+  explicit InterfacesSink(InterfaceTable& table) : table_(table) {}
+  void onBatch(const sink::Batch&) override {}
+  void onCounters(const decode::InterfaceCounters& c) override { table_.onCounters(c); }
+  void onInterfaceName(const decode::InterfaceName& n) override { table_.onName(n); }
+
+ private:
+  InterfaceTable& table_;
+};
+
+class StoreSink : public sink::FlowSink {
+ public:
+  explicit StoreSink(store::Writer& w) : w_(w) {}
+  // Never blocks on disk: drops (counted) when the writer's queue is full.
+  void onBatch(const sink::Batch& b) override { w_.append(b.records); }
+
+ private:
+  store::Writer& w_;
+};
+
+correlate::CorrelatorOptions toCorrelatorOptions(const config::CorrelationConfig& c) {
+  correlate::CorrelatorOptions o;
+  o.step_ns = c.step_ms * 1'000'000;
+  o.warmup_ns = c.warmup_ms * 1'000'000;
+  o.sensitivity = c.sensitivity;
+  o.min_bps = static_cast<double>(c.min_bps);
+  o.min_pps = static_cast<double>(c.min_pps);
+  o.cooldown_ns = c.cooldown_ms * 1'000'000;
+  // A record covers at most about the active timeout (exporters such as Open vSwitch's NetFlow
+  // report delta counters with the flow's first packet ever as its start): spread it over no
+  // more than that.
+  o.max_span_ns = uint64_t{c.active_timeout} * 1'000'000'000ull + o.step_ns;
+  // Flows may take up to the active timeout (plus export delays) to arrive.
+  o.max_delay_ns =
+      std::max<uint64_t>(60'000'000'000ull, uint64_t{c.active_timeout} * 2'000'000'000ull);
+  return o;
+}
+
+// While correlation is on, the NetFlow/IPFIX exports the daemon provisions report flows at least
+// every correlation.active_timeout, unless the bridge rule sets its own timeout.
+std::vector<config::BridgeRule> provisionedRules(const config::Config& c) {
+  std::vector<config::BridgeRule> rules = c.bridges;
+  if (!c.correlation.enabled) {
+    return rules;
+  }
+  for (auto& r : rules) {
+    if (r.netflow && !r.netflow->active_timeout_given) {
+      r.netflow->active_timeout = c.correlation.active_timeout;
+    }
+    if (r.ipfix && !r.ipfix->cache_active_timeout_given) {
+      r.ipfix->cache_active_timeout = c.correlation.active_timeout;
+    }
+  }
+  return rules;
+}
 
 nlohmann::json interfaceJson(const InterfaceEntry& e) {
   nlohmann::json j = {{"exporter", e.exporter.toString()},
@@ -185,6 +237,8 @@ class Daemon {
     applyLogLevel();
     control_ = std::make_unique<control::ControlServer>(io_, opts_.config.control.socket);
     startStore();
+    startInventory();
+    startCorrelation();
     startIngest();
     registerCommands();
     control_->start();
@@ -199,6 +253,15 @@ class Daemon {
     control_->stop();
     provisioner_.reset();  // OVS exports stay in place: a restart must not disrupt them
     ingest_->stop();
+    if (correlator_) {
+      correlator_->stop();
+    }
+    if (events_) {
+      events_->stop();
+    }
+    if (inventory_) {
+      inventory_->stop();
+    }
     if (store_) {
       store_->close();  // flushes and seals the open segment
       auto s = store_->stats();
@@ -224,6 +287,42 @@ class Daemon {
       store_error_ = e.what();
       log::error("store", "flows will not be stored: {}", e.what());
     }
+  }
+
+  // The host inventory (OVSDB ports + Linux netlink): flows are joined to it in the shards.
+  void startInventory() {
+    inventory::InventoryOptions o;
+    o.ovsdb = opts_.config.ovsdb.enabled;
+    inventory_ = std::make_unique<inventory::Inventory>(io_, opts_.config.ovsdb, o);
+    inventory_->start();
+  }
+
+  // Spike detection (correlation.enabled): the correlator's shards are sinks; its events go to
+  // the EventHub (event log, log lines, webhook, followers).
+  void startCorrelation() {
+    const auto& c = opts_.config.correlation;
+    if (!c.enabled) {
+      return;
+    }
+    try {
+      events_ = std::make_unique<EventHub>(io_, c, opts_.config.store.path, store_ != nullptr);
+    } catch (const std::exception& e) {
+      log::error("events", "event log under {}/events: {}; events are only logged",
+                 opts_.config.store.path, e.what());
+    }
+    correlator_ =
+        std::make_unique<correlate::Correlator>(io_, toCorrelatorOptions(c), inventory_.get());
+    correlator_->on_event = [this](const events::Event& e, bool ended) {
+      if (events_) {
+        events_->onEvent(e, ended);
+      } else {
+        log::info("events", "{}", events::formatLine(e, ended));
+      }
+    };
+    correlator_->start();
+    log::info("correlate", "spike detection on: step {}, warm-up {}, sensitivity {}",
+              units::formatDurationMs(c.step_ms), units::formatDurationMs(c.warmup_ms),
+              c.sensitivity);
   }
 
   void startIngest() {
@@ -271,7 +370,17 @@ class Daemon {
       interfaces_.push_back(std::make_unique<InterfaceTable>());
     }
     ingest_ = std::make_unique<ingest::Ingest>(io, [this](uint32_t shard) {
-      return std::make_unique<ShardSink>(*recent_[shard], *interfaces_[shard], store_.get());
+      auto p = std::make_unique<sink::ShardPipeline>(
+          std::make_unique<inventory::Enricher>(inventory_.get()));
+      p->adopt(std::make_unique<RecentSink>(*recent_[shard]));
+      p->adopt(std::make_unique<InterfacesSink>(*interfaces_[shard]));
+      if (store_) {
+        p->adopt(std::make_unique<StoreSink>(*store_));
+      }
+      if (correlator_) {
+        p->adopt(correlator_->makeShard());
+      }
+      return p;
     });
     ingest_->start();
     startProvisioner();
@@ -293,8 +402,9 @@ class Daemon {
     for (size_t i = 0; i < ports.size() && i < bound.listen.size(); ++i) {
       bound.listen[i].port = ports[i];
     }
-    provisioner_ = std::make_unique<ovsctl::Provisioner>(
-        io_, c.ovsdb, c.bridges, ovsctl::targetFromListeners(bound), ovsctl::defaultOwnerId());
+    provisioner_ = std::make_unique<ovsctl::Provisioner>(io_, c.ovsdb, provisionedRules(c),
+                                                         ovsctl::targetFromListeners(bound),
+                                                         ovsctl::defaultOwnerId());
     // OVS re-sends IPFIX templates only every 600 s: when we start without any, the provisioner
     // re-creates our IPFIX rows once so that OVS sends them now.
     provisioner_->setIpfixTemplatesKnown([this](const std::string&, uint32_t) {
@@ -388,14 +498,26 @@ class Daemon {
         res.config.store = opts_.config.store;
       }
       bool ovsdb_changed = !(res.config.ovsdb == opts_.config.ovsdb);
-      bool bridges_changed = !(res.config.bridges == opts_.config.bridges);
+      bool bridges_changed = !(res.config.bridges == opts_.config.bridges) ||
+                             !(res.config.correlation == opts_.config.correlation);
+      if (res.config.correlation.enabled != opts_.config.correlation.enabled) {
+        log::warn("daemon",
+                  "reload: turning correlation on or off takes effect at the next restart");
+        res.config.correlation.enabled = opts_.config.correlation.enabled;
+      }
+      if (correlator_ && !(res.config.correlation == opts_.config.correlation)) {
+        correlator_->reconfigure(toCorrelatorOptions(res.config.correlation));
+        if (events_) {
+          events_->setWebhook(res.config.correlation.webhook);
+        }
+      }
       opts_.config = std::move(res.config);
       applyLogLevel();
       if (ovsdb_changed) {
         provisioner_.reset();  // exports stay in place; the new endpoint is reconciled from scratch
         startProvisioner();
       } else if (bridges_changed && provisioner_) {
-        provisioner_->reconfigure(opts_.config.bridges);
+        provisioner_->reconfigure(provisionedRules(opts_.config));
       }
       ++reloads_;
       log::info("daemon", "reloaded {}", opts_.config_path);
@@ -443,6 +565,8 @@ class Daemon {
               {"ingest", ingest},
               {"store", storeJson(opts_.config.store.path, store_.get(), store_error_)},
               {"ovsdb", ovsdb},
+              {"inventory", inventory_ ? inventory_->status() : nlohmann::json()},
+              {"correlation", correlationStatus()},
           };
         });
     control_->on("exporters", "per-exporter statistics", [this](const auto&) {
@@ -489,9 +613,93 @@ class Daemon {
           }
           return provisioner_->status();
         });
+    control_->on("ports",
+                 "Open vSwitch ports from the inventory with their VM, link state and rates",
+                 [this](const auto&) { return portsJson(); });
+    control_->on("events",
+                 "traffic-spike events from the event log: {\"since\",\"until\",\"port\",\"vm\","
+                 "\"limit\"}",
+                 [this](const nlohmann::json& req) {
+                   if (!events_) {  // detection is off: the log of earlier runs, read only
+                     return EventHub::queryDir(opts_.config.store.path + "/events", req);
+                   }
+                   return events_->query(req);
+                 });
+    control_->onStream(
+        "events.follow", "new events as they start and end: {\"port\",\"vm\"}",
+        [this](const nlohmann::json& req, std::shared_ptr<control::Stream> s) {
+          if (!events_) {
+            throw std::runtime_error("spike detection is off (correlation.enabled: false)");
+          }
+          events_->subscribe(req, std::move(s));
+        });
     control_->on("config", "the effective configuration as YAML", [this](const auto&) {
       return nlohmann::json{{"yaml", config::dump(opts_.config)}};
     });
+  }
+
+  nlohmann::json correlationStatus() const {
+    if (!correlator_) {
+      return {{"enabled", false}};
+    }
+    nlohmann::json j = correlator_->status();
+    j["enabled"] = true;
+    nlohmann::json ongoing = nlohmann::json::array();
+    for (auto& e : correlator_->ongoing()) {
+      if (events_) {
+        e.id = events_->idOf(e);
+      }
+      ongoing.push_back(events::toJson(e));
+    }
+    j["ongoing_events"] = std::move(ongoing);
+    if (events_) {
+      j["events"] = events_->status();
+    }
+    return j;
+  }
+
+  // `ports`: every inventory port with rates from the flows (correlator steps) and from sFlow
+  // counters (the local exporter's samples for the port's ifindex).
+  nlohmann::json portsJson() const {
+    nlohmann::json out = nlohmann::json::array();
+    if (!inventory_) {
+      return out;
+    }
+    auto snap = inventory_->snapshot();
+    std::unordered_map<std::string, correlate::Correlator::PortRate> rates;
+    if (correlator_) {
+      rates = correlator_->portRates();
+    }
+    std::map<uint32_t, InterfaceEntry> counters;  // by ifindex, local exporters only
+    for (const auto& e : interfaces()) {
+      if (e.has_counters && e.counters.has_generic && snap->isLocal(e.exporter)) {
+        counters[e.if_index] = e;
+      }
+    }
+    for (const auto& p : snap->ports) {
+      nlohmann::json j = inventory::toJson(p);
+      nlohmann::json flows = nullptr;
+      if (auto it = rates.find(p.name); it != rates.end()) {
+        flows = {{"in_bps", it->second.in_bps},
+                 {"in_pps", it->second.in_pps},
+                 {"out_bps", it->second.out_bps},
+                 {"out_pps", it->second.out_pps}};
+      }
+      j["rates_flows"] = flows;
+      nlohmann::json sflow = nullptr;
+      if (auto it = counters.find(static_cast<uint32_t>(std::max<int64_t>(0, p.ifindex)));
+          p.ifindex > 0 && it != counters.end()) {
+        // sFlow counters are the interface's view: "in" = received on the port (traffic the
+        // port sends into the switch), as the flows' input interface.
+        sflow = {{"in_bps", it->second.in_bps},
+                 {"in_pps", it->second.in_pps},
+                 {"out_bps", it->second.out_bps},
+                 {"out_pps", it->second.out_pps}};
+      }
+      j["rates_sflow"] = sflow;
+      out.push_back(std::move(j));
+    }
+    return out;
   }
 
   std::vector<InterfaceEntry> interfaces() const {
@@ -511,6 +719,9 @@ class Daemon {
   std::vector<std::unique_ptr<RecentRing>> recent_;
   std::vector<std::unique_ptr<InterfaceTable>> interfaces_;
   std::unique_ptr<ovsctl::Provisioner> provisioner_;
+  std::unique_ptr<inventory::Inventory> inventory_;
+  std::unique_ptr<EventHub> events_;
+  std::unique_ptr<correlate::Correlator> correlator_;
   std::unique_ptr<store::Writer> store_;
   std::string store_error_;  // why the store could not be opened  // before ingest_: shards append
                              // to it until they stop

@@ -14,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include "collector/record/fields.hpp"
@@ -108,14 +107,15 @@ bool readOptionalU32(const json& obj, const char* key, std::optional<uint32_t>& 
   return true;
 }
 
-bool readDouble(const json& obj, const char* key, double& out, std::string* why) {
+bool readDouble(const json& obj, const char* key, double& out, std::string* why,
+                const std::string& path = "") {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) {
     out = 0;
     return true;
   }
   if (!it->is_number()) {
-    setWhy(why, fmt::format("{}: must be a number", key));
+    setWhy(why, fmt::format("{}{}: must be a number", path, key));
     return false;
   }
   out = it->get<double>();
@@ -249,7 +249,7 @@ bool readTop(const json& obj, std::vector<TopEntry>& out, std::string* why) {
     if (t.contains("packets") && !readUnsigned(t["packets"], e.packets, why, "top[].packets")) {
       return false;
     }
-    if (!readDouble(t, "share", e.share, why)) {
+    if (!readDouble(t, "share", e.share, why, "top[].")) {
       return false;
     }
     out.push_back(std::move(e));
@@ -820,25 +820,21 @@ bool EventLog::writeLine(const std::string& line, uint64_t now_ns) {
   return true;
 }
 
-void EventLog::write(const Event& e) {
-  uint64_t t = now();
-  std::string line = dumpLine(e);
-  if (t >= last_retention_ns_ + kHour) {
-    retention(t, line.size());
-  } else {
-    uint64_t total = 0;
-    for (const auto& [name, size] : files_) {
-      total += size;
-    }
-    if (total + line.size() > max_bytes_) {
-      retention(t, line.size());
-    }
-  }
+uint64_t EventLog::totalBytes() const {
   uint64_t total = 0;
   for (const auto& [name, size] : files_) {
     total += size;
   }
-  if (total + line.size() > max_bytes_) {
+  return total;
+}
+
+void EventLog::write(const Event& e) {
+  uint64_t t = now();
+  std::string line = dumpLine(e);
+  if (t >= last_retention_ns_ + kHour || totalBytes() + line.size() > max_bytes_) {
+    retention(t, line.size());
+  }
+  if (totalBytes() + line.size() > max_bytes_) {
     fail(fmt::format("size cap of {} bytes reached by today's file: event {} not written",
                      max_bytes_, e.id));
     return;
@@ -884,10 +880,7 @@ void EventLog::retention(uint64_t now_ns, uint64_t incoming) {
       }
     }
   }
-  uint64_t total = incoming;
-  for (const auto& [name, size] : files_) {
-    total += size;
-  }
+  uint64_t total = incoming + totalBytes();
   while (total > max_bytes_ && !files_.empty() && files_.begin()->first != today) {
     auto [name, size] = *files_.begin();
     if (!remove(name)) {
@@ -921,8 +914,15 @@ void EventLog::retention(uint64_t now_ns, uint64_t incoming) {
 }
 
 std::vector<Event> EventLog::query(const Query& q) const {
-  std::lock_guard lock(mutex_);
-  return queryFiles(dir_, files_, q);
+  std::map<std::string, uint64_t> files;
+  {
+    std::lock_guard lock(mutex_);
+    files = files_;
+  }
+  // Read without the lock so that a long query does not hold up appends. A line being appended
+  // meanwhile is either whole or skipped like a torn one; a file retention removes meanwhile is
+  // skipped.
+  return queryFiles(dir_, files, q);
 }
 
 std::vector<Event> EventLog::ongoing() const {
@@ -939,13 +939,9 @@ std::vector<Event> EventLog::ongoing() const {
 
 json EventLog::status() const {
   std::lock_guard lock(mutex_);
-  uint64_t bytes = 0;
-  for (const auto& [name, size] : files_) {
-    bytes += size;
-  }
   return {{"dir", dir_},
           {"files", files_.size()},
-          {"bytes", bytes},
+          {"bytes", totalBytes()},
           {"max_bytes", max_bytes_},
           {"events", last_file_.size()},
           {"ongoing", ongoing_.size()},

@@ -135,7 +135,8 @@ struct Query {
 // no events. Results are ordered by start (then id).
 std::vector<Event> queryDir(const std::string& dir, const Query& q);
 
-// The append-only event log. Thread-safe (one mutex; appends are rare and queries read files).
+// The append-only event log. Thread-safe: one mutex for appends and bookkeeping; queries read the
+// files outside it (events are rare, so a query reads every file; at most the size cap).
 // append/update never throw: write errors are counted and reported by status().
 class EventLog {
  public:
@@ -173,6 +174,7 @@ class EventLog {
   // bytes exceeds the cap (never today's); rewrites ongoing events whose last record went.
   void retention(uint64_t now_ns, uint64_t incoming);
   bool openDay(uint64_t now_ns);
+  uint64_t totalBytes() const;
   void fail(std::string what);
   uint64_t now() const;
 
@@ -206,7 +208,7 @@ struct WebhookOptions {
 // Posts each event as JSON to an http:// URL (HTTP/1.1 POST, Content-Type: application/json,
 // one connection per event) from the given io_context. One request at a time, in order. Connect
 // errors, timeouts and 5xx answers are retried with exponential backoff; 2xx = delivered; any
-// other status = dropped (counted).
+// other status = dropped (counted). Destroy it before the io_context.
 class Webhook {
  public:
   // Throws std::runtime_error for a URL that is not http://host[:port][/path] (https included).

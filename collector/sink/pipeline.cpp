@@ -4,9 +4,8 @@
 
 namespace nc::sink {
 
-ShardPipeline::ShardPipeline(std::unique_ptr<inventory::Enricher> enricher,
-                             std::vector<FlowSink*> sinks)
-    : enricher_(std::move(enricher)), sinks_(std::move(sinks)) {}
+ShardPipeline::ShardPipeline(std::unique_ptr<inventory::Enricher> enricher)
+    : enricher_(std::move(enricher)) {}
 
 ShardPipeline::~ShardPipeline() = default;
 

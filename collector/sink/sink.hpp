@@ -45,9 +45,15 @@ class FlowSink {
 // The decoder's RecordSink for one receive shard.
 class ShardPipeline : public decode::RecordSink {
  public:
-  // `enricher` may be null (no inventory: names stay as decoded). Sinks are not owned.
-  ShardPipeline(std::unique_ptr<inventory::Enricher> enricher, std::vector<FlowSink*> sinks);
+  // `enricher` may be null (no inventory: names stay as decoded).
+  explicit ShardPipeline(std::unique_ptr<inventory::Enricher> enricher);
   ~ShardPipeline() override;
+  // Appends a sink, called after the ones before it; add() does not own it, adopt() does.
+  void add(FlowSink* sink) { sinks_.push_back(sink); }
+  void adopt(std::unique_ptr<FlowSink> sink) {
+    sinks_.push_back(sink.get());
+    owned_.push_back(std::move(sink));
+  }
 
   void onRecords(std::span<const FlowRecord> records) override;
   void onRecordBatch(std::span<FlowRecord> records) override;
@@ -57,6 +63,7 @@ class ShardPipeline : public decode::RecordSink {
  private:
   std::unique_ptr<inventory::Enricher> enricher_;
   std::vector<FlowSink*> sinks_;
+  std::vector<std::unique_ptr<FlowSink>> owned_;
   std::vector<uint32_t> in_;
   std::vector<uint32_t> out_;
   std::vector<FlowRecord> copy_;  // onRecords() callers that hand a const batch

@@ -319,7 +319,7 @@ std::shared_ptr<Snapshot> Inventory::build(const json& tables,
 
 // ---- Enricher ----
 
-uint32_t Enricher::resolve(const FlowRecord& r, bool input, bool local) const {
+uint32_t Enricher::resolve(const FlowRecord& r, bool input, bool local) {
   const Snapshot& s = *snap_;
   if (!local) {
     return UINT32_MAX;
@@ -341,7 +341,12 @@ uint32_t Enricher::resolve(const FlowRecord& r, bool input, bool local) const {
     const uint64_t mac = input ? r.src_mac : r.dst_mac;
     if (mac != 0) {
       slot = s.by_mac.find(mac);
+      if (slot == UINT32_MAX) {
+        slot = learntMac(mac);
+      }
     }
+  } else if (input && r.src_mac != 0 && num != 0) {
+    learnMac(r.src_mac, slot);
   }
   if (slot == UINT32_MAX && !s.by_addr.empty()) {
     const IpAddr& a = input ? r.src_addr : r.dst_addr;
@@ -352,12 +357,64 @@ uint32_t Enricher::resolve(const FlowRecord& r, bool input, bool local) const {
   return slot;
 }
 
+namespace {
+inline size_t macHash(uint64_t mac) {
+  return static_cast<size_t>((mac * 0x9E3779B97F4A7C15ull) >> 32);
+}
+constexpr size_t kLearntMacs = 4096;  // power of two; cleared when half full
+}  // namespace
+
+void Enricher::learnMac(uint64_t mac, uint32_t slot) {
+  if (macs_.empty()) {
+    macs_.assign(kLearntMacs, {0, UINT32_MAX});
+  }
+  const size_t mask = macs_.size() - 1;
+  for (size_t i = macHash(mac) & mask;; i = (i + 1) & mask) {
+    auto& e = macs_[i];
+    if (e.second == UINT32_MAX) {
+      if (macs_used_ * 2 >= macs_.size()) {
+        std::fill(macs_.begin(), macs_.end(), std::make_pair(uint64_t{0}, UINT32_MAX));
+        macs_used_ = 0;
+        learnMac(mac, slot);
+        return;
+      }
+      e = {mac, slot};
+      ++macs_used_;
+      return;
+    }
+    if (e.first == mac) {
+      e.second = slot;  // moved (a VM migrated, a cable was swapped)
+      return;
+    }
+  }
+}
+
+uint32_t Enricher::learntMac(uint64_t mac) const {
+  if (macs_used_ == 0) {
+    return UINT32_MAX;
+  }
+  const size_t mask = macs_.size() - 1;
+  for (size_t i = macHash(mac) & mask;; i = (i + 1) & mask) {
+    const auto& e = macs_[i];
+    if (e.second == UINT32_MAX) {
+      return UINT32_MAX;
+    }
+    if (e.first == mac) {
+      return e.second;
+    }
+  }
+}
+
 void Enricher::enrich(std::span<FlowRecord> records, uint32_t* in_slot, uint32_t* out_slot) {
   const uint64_t gen = inventory_ != nullptr ? inventory_->generation() : 0;
   if (gen != generation_ || !snap_) {
     snap_ = inventory_ != nullptr ? inventory_->snapshot() : std::make_shared<Snapshot>();
     generation_ = gen;
     have_last_ = false;
+    if (macs_used_ != 0) {  // slots of the old snapshot
+      std::fill(macs_.begin(), macs_.end(), std::make_pair(uint64_t{0}, UINT32_MAX));
+      macs_used_ = 0;
+    }
   }
   const Snapshot& s = *snap_;
   const bool no_ports = s.ports.empty();

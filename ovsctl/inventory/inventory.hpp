@@ -144,7 +144,7 @@ class Enricher {
   const std::shared_ptr<const Snapshot>& snapshotPtr() const { return snap_; }
 
  private:
-  uint32_t resolve(const FlowRecord& r, bool input, bool local) const;
+  uint32_t resolve(const FlowRecord& r, bool input, bool local);
   const class Inventory* inventory_;
   std::shared_ptr<const Snapshot> snap_;
   uint64_t generation_ = UINT64_MAX;
@@ -158,6 +158,13 @@ class Enricher {
     uint32_t name_id = 0;
   };
   std::unordered_map<uint64_t, LearntName> names_;
+  // MACs learnt from flows, as a switch does: the source MAC of a flow whose input port was
+  // resolved by its number is behind that port (ports without attached-mac). Slots of snap_;
+  // cleared when the snapshot changes. Open addressing, bounded (cleared when full).
+  void learnMac(uint64_t mac, uint32_t slot);
+  uint32_t learntMac(uint64_t mac) const;
+  std::vector<std::pair<uint64_t, uint32_t>> macs_;
+  size_t macs_used_ = 0;
 };
 
 struct InventoryOptions {
