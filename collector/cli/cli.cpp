@@ -17,6 +17,7 @@
 #include "collector/cli/output.hpp"
 #include "collector/cli/provision.hpp"
 #include "collector/control/control.hpp"
+#include "collector/events/events.hpp"
 #include "collector/gen/gen.hpp"
 #include "collector/query/filter.hpp"
 #include "collector/query/input.hpp"
@@ -117,6 +118,41 @@ int cmdStatus(const Common& c, bool json) {
                              err.empty() ? "" : " — last error: " + err);
   } else {
     std::cout << fmt::format("ovsdb:    {} (disabled)\n", ov.value("endpoint", ""));
+  }
+  if (const auto& inv = r["inventory"]; inv.is_object()) {
+    std::string bridges;
+    for (const auto& b : inv.value("bridges", nlohmann::json::array())) {
+      bridges += (bridges.empty() ? "" : ", ") + b.get<std::string>();
+    }
+    const auto& nl = inv["netlink"];
+    std::cout << fmt::format("ports:    {} Open vSwitch port(s){}{}; netlink: {}\n",
+                             inv.value("ports", 0), bridges.empty() ? "" : " on " + bridges,
+                             !inv["ovsdb"].value("enabled", false) ? " (OVSDB off)"
+                             : inv["ovsdb"].value("synced", false) ? ""
+                                                                   : " (OVSDB not synced)",
+                             nl.value("running", false)
+                                 ? fmt::format("{} links, {} neighbours", nl.value("links", 0),
+                                               nl.value("neighbours", 0))
+                                 : "off (" + nl.value("last_error", std::string()) + ")");
+  }
+  if (const auto& co = r["correlation"]; co.is_object()) {
+    if (!co.value("enabled", false)) {
+      std::cout << "spikes:   detection off (correlation.enabled)\n";
+    } else {
+      const auto& sub = co["subjects"];
+      std::cout << fmt::format(
+          "spikes:   watching {} port and {} address series (step {} ms); {} event(s) so far, {} "
+          "ongoing\n",
+          sub.value("ports", 0), sub.value("addresses", 0), co.value("step_ms", 0),
+          co.value("events_started", 0), co.value("ongoing", 0));
+      for (const auto& j : co.value("ongoing_events", nlohmann::json::array())) {
+        events::Event e;
+        std::string why;
+        if (events::fromJson(j, e, &why)) {
+          std::cout << "          " << events::formatLine(e, false) << "\n";
+        }
+      }
+    }
   }
   if (!r["exporters"].empty()) {
     std::vector<std::vector<std::string>> rows;

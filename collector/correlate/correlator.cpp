@@ -362,7 +362,9 @@ void Correlator::tick(uint64_t now_ns) {
 void Correlator::evaluate(Subject& s, uint64_t now_ns) {
   const uint64_t step = opts_.step_ns;
   const double delay = std::min(s.delay_ns, static_cast<double>(opts_.max_delay_ns));
-  const auto settle = static_cast<uint64_t>(delay) + step / 2 + opts_.handover_ns;
+  // A margin over the observed delay for the jitter of exports: a quarter step, at most 1 s.
+  const auto settle = static_cast<uint64_t>(delay) + std::min<uint64_t>(step / 4, 1'000'000'000) +
+                      opts_.handover_ns;
   const auto ring = static_cast<int64_t>(s.bytes.size());
   // A subject silent for long: skip ahead (its baseline has long learnt the quiet).
   const int64_t now_step = static_cast<int64_t>(now_ns / step);

@@ -18,7 +18,8 @@
 // long-lived flows with delta counters do not smear them over hours). A step of a subject is
 // evaluated once the data for it has had time to arrive: at its end plus the subject's observed
 // delay (how long after a flow's first counted packet its record arrives: ~1 s for sFlow, about
-// the active timeout for IPFIX/NetFlow; a max that decays) plus half a step. So with sFlow an
+// the active timeout for IPFIX/NetFlow; a max that decays) plus a margin (a quarter step, at most
+// 1 s) and the shards' handover period. So with sFlow an
 // event starts within 2 steps of a burst, with IPFIX/NetFlow within the active timeout + 2 steps.
 //
 // Events. One event per subject and direction at a time: it starts when the bytes or the packets

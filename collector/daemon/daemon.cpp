@@ -81,7 +81,7 @@ correlate::CorrelatorOptions toCorrelatorOptions(const config::CorrelationConfig
   // A record covers at most about the active timeout (exporters such as Open vSwitch's NetFlow
   // report delta counters with the flow's first packet ever as its start): spread it over no
   // more than that.
-  o.max_span_ns = uint64_t{c.active_timeout} * 1'000'000'000ull + o.step_ns;
+  o.max_span_ns = uint64_t{c.active_timeout} * 1'000'000'000ull;
   // Flows may take up to the active timeout (plus export delays) to arrive.
   o.max_delay_ns =
       std::max<uint64_t>(60'000'000'000ull, uint64_t{c.active_timeout} * 2'000'000'000ull);
