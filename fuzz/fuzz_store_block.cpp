@@ -3,7 +3,8 @@
 // decoder must survive any body. Rather than discover the layout from nothing, each input mutates
 // a valid block: byte 0 picks one of six encodings of the same rows (version 4 with zstd, lz4
 // and none, versions 1, 2 and 3 with zstd), byte 1 a column set (projection) and whether to cut the
-// frame short, and every following 3 bytes XOR one byte (u16 offset, u8 value). The crc is then
+// frame short, and every following 3 bytes XOR one byte (u16 offset, u8 value). The rows carry
+// name columns too (their per-block dictionaries are parsed). The crc is then
 // fixed so the decoder sees the mutated body. A decode that succeeds must give equally long
 // columns.
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/record/names.hpp"
 #include "collector/store/format.hpp"
 
 namespace {
@@ -49,6 +51,13 @@ std::vector<uint8_t> encoded(int which) {
     r.proto = i % 3 == 0 ? 17 : 6;                    // version 4: a dictionary, 1 bit
     r.in_if = static_cast<uint32_t>(i % 5);
     r.sampling_rate = 1;
+    // Name columns: a dictionary of a few names (several per block), one constant, one empty.
+    static const uint32_t names[4] = {nc::internName("vnet0"), nc::internName("tap-a1b2"),
+                                      nc::internName("h1-ovs"), 0};
+    r.in_ifname = names[i % 4];
+    r.out_ifname = names[(i / 3) % 4];
+    r.bridge = names[0];
+    r.in_vm = names[next() % 4];
   }
   FlowColumns c;
   c.append(rows);
