@@ -712,6 +712,22 @@ void readTop(Reader& r, const YAML::Node& root, Config& c) {
 
 }  // namespace
 
+std::vector<BridgeRule> effectiveBridgeRules(const Config& c) {
+  std::vector<BridgeRule> rules = c.bridges;
+  if (!c.correlation.enabled) {
+    return rules;
+  }
+  for (auto& r : rules) {
+    if (r.netflow && !r.netflow->active_timeout_given) {
+      r.netflow->active_timeout = c.correlation.active_timeout;
+    }
+    if (r.ipfix && !r.ipfix->cache_active_timeout_given) {
+      r.ipfix->cache_active_timeout = c.correlation.active_timeout;
+    }
+  }
+  return rules;
+}
+
 std::string ConfigError::toString() const {
   if (line > 0) {
     return fmt::format("{}:{}:{}: {}: {}", file, line, column, path.empty() ? "(top)" : path,

@@ -162,6 +162,11 @@ struct Config {
   bool operator==(const Config&) const = default;
 };
 
+// The bridge rules as the daemon provisions them: while correlation is on, NetFlow and IPFIX
+// exports whose rule sets no active timeout get correlation.active_timeout (so flows reach the
+// spike detector within it). `net-collector provision` uses the same rules.
+std::vector<BridgeRule> effectiveBridgeRules(const Config& c);
+
 struct ConfigError {
   std::string file;
   int line = 0;      // 1-based; 0 when unknown

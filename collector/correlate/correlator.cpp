@@ -79,7 +79,11 @@ size_t CorrelatorOptions::ringSteps() const {
 // ---- CorrelatorShard ----
 
 CorrelatorShard::CorrelatorShard(Correlator& owner)
-    : owner_(owner), step_ns_(owner.options().step_ns), max_span_ns_(owner.options().max_span_ns) {
+    : owner_(owner),
+      step_ns_(owner.options().step_ns),
+      max_span_ns_(owner.options().max_span_ns),
+      max_delay_ns_(owner.options().max_delay_ns),
+      handover_ns_(owner.options().handover_ns) {
   table_.resize(1024);
   for (auto& e : table_) {
     e.step = kEmpty;
@@ -151,7 +155,7 @@ void CorrelatorShard::onBatch(const sink::Batch& batch) {
   const uint64_t now = batch.records.front().received_ns;
   if (batch.snapshot != nullptr && batch.in_port != nullptr && !batch.snapshot->ports.empty()) {
     const auto& ports = batch.snapshot->ports;
-    const uint64_t max_delay = owner_.options().max_delay_ns;
+    const uint64_t max_delay = max_delay_ns_;
     for (size_t i = 0; i < batch.records.size(); ++i) {
       const uint32_t in = batch.in_port[i];
       const uint32_t out = batch.out_port[i];
@@ -185,7 +189,7 @@ void CorrelatorShard::onBatch(const sink::Batch& batch) {
       }
     }
   }
-  if (now - last_handover_ >= owner_.options().handover_ns || now < last_handover_) {
+  if (now - last_handover_ >= handover_ns_ || now < last_handover_) {
     last_handover_ = now;
     flush();
   }
@@ -269,16 +273,20 @@ void Correlator::schedule() {
   });
 }
 
-void Correlator::reconfigure(const CorrelatorOptions& options) {
+bool Correlator::reconfigure(const CorrelatorOptions& options) {
   std::lock_guard lock(mu_);
-  const bool new_step = options.step_ns != opts_.step_ns;
-  opts_ = options;
+  const bool fixed = options.step_ns == opts_.step_ns && options.max_span_ns == opts_.max_span_ns &&
+                     options.max_delay_ns == opts_.max_delay_ns &&
+                     options.handover_ns == opts_.handover_ns;
+  CorrelatorOptions next = options;
+  next.step_ns = opts_.step_ns;
+  next.max_span_ns = opts_.max_span_ns;
+  next.max_delay_ns = opts_.max_delay_ns;
+  next.handover_ns = opts_.handover_ns;
+  opts_ = next;
   bytes_params_ = opts_.detectorParams(true);
   packets_params_ = opts_.detectorParams(false);
-  if (new_step) {  // steps of another length: learn again
-    subjects_.clear();
-    ports_ = addresses_ = 0;
-  }
+  return fixed;
 }
 
 void Correlator::handover(std::vector<StepAcc>&& accs) {
@@ -312,8 +320,19 @@ void Correlator::merge(const StepAcc& a, uint64_t now_ns) {
   Subject& s = *it->second;
   const auto ring = static_cast<int64_t>(s.bytes.size());
   if (a.step < s.next_step) {
-    ++late_;
-    return;
+    // A subject none of whose steps was evaluated yet starts at its earliest data: shards hand
+    // their steps over in hash order, and a flow spread over several steps must not lose its
+    // first ones. Moving the start back must not fold steps already stored onto earlier ones.
+    bool rewind = s.det_bytes.observed() == 0 && s.next_step - a.step < ring;
+    for (int64_t x = a.step + ring; rewind && x < s.next_step + ring; ++x) {
+      const size_t k = static_cast<size_t>(x % ring);
+      rewind = s.bytes[k] == 0 && s.packets[k] == 0;
+    }
+    if (!rewind) {
+      ++late_;
+      return;
+    }
+    s.next_step = a.step;
   }
   if (a.step >= s.next_step + ring) {
     // Steps past the ring: the exporter's clock runs ahead of ours (or far behind evaluation).
@@ -413,14 +432,16 @@ void Correlator::closeStep(Subject& s, int64_t step, double bytes, double packet
     const bool done =
         (!t.bytes_fired || !s.det_bytes.active()) && (!t.packets_fired || !s.det_packets.active());
     if (done) {
-      int64_t end = step;
+      // The event ends at the first quiet step of the detectors that fired (endStep()), not at
+      // the step being closed, which is the last step of their cooldown.
+      int64_t end = INT64_MIN;
       if (t.bytes_fired) {
         end = std::max<int64_t>(end, static_cast<int64_t>(s.det_bytes.endStep()));
       }
       if (t.packets_fired) {
         end = std::max<int64_t>(end, static_cast<int64_t>(s.det_packets.endStep()));
       }
-      endEvent(s, end);
+      endEvent(s, end == INT64_MIN ? step : end);
     }
     return;
   }

@@ -112,8 +112,11 @@ class CorrelatorShard : public sink::FlowSink {
   std::vector<StepAcc> table_;  // open addressing, power of two
   size_t used_ = 0;
   uint64_t last_handover_ = 0;
+  // Copied at construction: reconfigure() never changes these (the shards run on other threads).
   uint64_t step_ns_;
   uint64_t max_span_ns_;
+  uint64_t max_delay_ns_;
+  uint64_t handover_ns_;
 };
 
 // One ongoing or ended event with what the correlator needs to finish it.
@@ -135,8 +138,10 @@ class Correlator {
   // Starts the step timer on the io_context.
   void start();
   void stop();
-  // New parameters (reload): detectors keep what they learnt; a new step restarts learning.
-  void reconfigure(const CorrelatorOptions& options);
+  // New detector parameters (reload): sensitivity, warm-up, cooldown, minimum rates, caps.
+  // Detectors keep what they learnt. The step, span, delay and handover stay as they were (the
+  // shards hold them): returns false when `options` changes one of those (restart to apply).
+  bool reconfigure(const CorrelatorOptions& options);
   const CorrelatorOptions& options() const { return opts_; }
 
   // Called on the io_context thread when an event starts (ended = false) and when it ends.

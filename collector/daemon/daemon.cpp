@@ -88,24 +88,6 @@ correlate::CorrelatorOptions toCorrelatorOptions(const config::CorrelationConfig
   return o;
 }
 
-// While correlation is on, the NetFlow/IPFIX exports the daemon provisions report flows at least
-// every correlation.active_timeout, unless the bridge rule sets its own timeout.
-std::vector<config::BridgeRule> provisionedRules(const config::Config& c) {
-  std::vector<config::BridgeRule> rules = c.bridges;
-  if (!c.correlation.enabled) {
-    return rules;
-  }
-  for (auto& r : rules) {
-    if (r.netflow && !r.netflow->active_timeout_given) {
-      r.netflow->active_timeout = c.correlation.active_timeout;
-    }
-    if (r.ipfix && !r.ipfix->cache_active_timeout_given) {
-      r.ipfix->cache_active_timeout = c.correlation.active_timeout;
-    }
-  }
-  return rules;
-}
-
 nlohmann::json interfaceJson(const InterfaceEntry& e) {
   nlohmann::json j = {{"exporter", e.exporter.toString()},
                       {"if_index", e.if_index},
@@ -402,9 +384,9 @@ class Daemon {
     for (size_t i = 0; i < ports.size() && i < bound.listen.size(); ++i) {
       bound.listen[i].port = ports[i];
     }
-    provisioner_ = std::make_unique<ovsctl::Provisioner>(io_, c.ovsdb, provisionedRules(c),
-                                                         ovsctl::targetFromListeners(bound),
-                                                         ovsctl::defaultOwnerId());
+    provisioner_ = std::make_unique<ovsctl::Provisioner>(
+        io_, c.ovsdb, config::effectiveBridgeRules(c), ovsctl::targetFromListeners(bound),
+        ovsctl::defaultOwnerId());
     // OVS re-sends IPFIX templates only every 600 s: when we start without any, the provisioner
     // re-creates our IPFIX rows once so that OVS sends them now.
     provisioner_->setIpfixTemplatesKnown([this](const std::string&, uint32_t) {
@@ -506,7 +488,10 @@ class Daemon {
         res.config.correlation.enabled = opts_.config.correlation.enabled;
       }
       if (correlator_ && !(res.config.correlation == opts_.config.correlation)) {
-        correlator_->reconfigure(toCorrelatorOptions(res.config.correlation));
+        if (!correlator_->reconfigure(toCorrelatorOptions(res.config.correlation))) {
+          log::warn("daemon",
+                    "reload: correlation step and active_timeout take effect at the next restart");
+        }
         if (events_) {
           events_->setWebhook(res.config.correlation.webhook);
         }
@@ -517,7 +502,7 @@ class Daemon {
         provisioner_.reset();  // exports stay in place; the new endpoint is reconciled from scratch
         startProvisioner();
       } else if (bridges_changed && provisioner_) {
-        provisioner_->reconfigure(provisionedRules(opts_.config));
+        provisioner_->reconfigure(config::effectiveBridgeRules(opts_.config));
       }
       ++reloads_;
       log::info("daemon", "reloaded {}", opts_.config_path);

@@ -540,7 +540,8 @@ Plan plan(const config::Config& config, const Target& target, const std::string&
           const OneShotOptions& options) {
   Plan out;
   provision::PlanInput in;
-  in.rules = &config.bridges;
+  const std::vector<config::BridgeRule> rules = config::effectiveBridgeRules(config);
+  in.rules = &rules;
   in.target = target;
   in.owner_id = owner_id;
   in.endpoint = config.ovsdb.endpoint;
@@ -553,7 +554,7 @@ Plan plan(const config::Config& config, const Target& target, const std::string&
 
 ApplyResult apply(const config::Config& config, const Target& target, const std::string& owner_id,
                   const OneShotOptions& options) {
-  return applyRules(config.ovsdb, config.bridges, target, owner_id, options);
+  return applyRules(config.ovsdb, config::effectiveBridgeRules(config), target, owner_id, options);
 }
 
 ApplyResult removeOwned(const config::OvsdbConfig& ovsdb, const std::string& owner_id,

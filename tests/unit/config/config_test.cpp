@@ -233,6 +233,45 @@ profiles: [{name: p, channels: [{name: c, filter: "proto tcp"}]}]
   EXPECT_EQ(again.config, res.config) << text;
 }
 
+// While correlation is on, exports whose rule sets no active timeout get correlation's; the dump
+// of such a config reads back the same (the timeout stays "not given").
+TEST(Config, CorrelationLowersUnsetActiveTimeouts) {
+  auto res = loadString(R"(
+bridges:
+  - match: br-a
+    ipfix: {sampling: 1}
+    netflow: {active_timeout: 30s}
+  - match: br-b
+    netflow: {}
+correlation: {enabled: true, active_timeout: 5s}
+)",
+                        "in.yaml");
+  ASSERT_TRUE(res.ok()) << res.errors.front().toString();
+  auto rules = effectiveBridgeRules(res.config);
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].ipfix->cache_active_timeout, 5u);
+  EXPECT_EQ(rules[0].netflow->active_timeout, 30u);  // given in the file: kept
+  EXPECT_EQ(rules[1].netflow->active_timeout, 5u);
+  res.config.correlation.enabled = false;
+  EXPECT_EQ(effectiveBridgeRules(res.config)[1].netflow->active_timeout, 60u);
+  auto again = loadString(dump(res.config), "dump.yaml");
+  ASSERT_TRUE(again.ok()) << again.errors.front().toString();
+  EXPECT_EQ(again.config, res.config) << dump(res.config);
+}
+
+TEST(Config, CorrelationErrorsNameTheKey) {
+  auto res = loadString("correlation: {min_bps: fast, webhook: \"https://x/y\", step: 1500ms}\n",
+                        "in.yaml");
+  ASSERT_EQ(res.errors.size(), 3u);
+  EXPECT_NE(res.errors[0].toString().find("correlation.min_bps"), std::string::npos)
+      << res.errors[0].toString();
+  EXPECT_NE(res.errors[1].toString().find("https is not supported"), std::string::npos)
+      << res.errors[1].toString();
+  EXPECT_NE(res.errors[2].toString().find("correlation.step: must be whole seconds"),
+            std::string::npos)
+      << res.errors[2].toString();
+}
+
 TEST(Config, ExamplesInRepositoryAreValid) {
   auto dir = test::sourceDir() / "examples";
   int n = 0;
