@@ -375,6 +375,12 @@ TEST(Correlation, StoredFlowsCarryPortBridgeAndVm) {
   EXPECT_EQ(count("ifname nosuchport"), 0);
   auto agg = run({cli(), "flows", "--store", store, "--format", "json", "-A", "bridge,in_vm"});
   EXPECT_NE(agg.out.find(kVmUuid), std::string::npos) << agg.out;
+  // Names are those valid when the flows were received: removing the port (and its VM tag)
+  // later does not rewrite them.
+  h.vsctl({"del-port", h.bridge(), h1.portName});
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(count("in ifname " + h1.portName), in_port_h1);
+  EXPECT_EQ(count("in vm " + std::string(kVmUuid)), in_port_h1);
 }
 
 // Steady traffic h1 -> h2 and an on/off pattern h3 -> h2 (2 s on, 2 s off) through warm-up and
