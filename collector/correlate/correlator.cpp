@@ -293,7 +293,7 @@ void Correlator::handover(std::vector<StepAcc>&& accs) {
   handovers_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(inbox_mu_);
   if (inbox_.size() >= 1024) {  // the control thread is stuck: drop rather than grow
-    late_ += accs.size();
+    handover_drops_.fetch_add(accs.size(), std::memory_order_relaxed);
     return;
   }
   inbox_.push_back(std::move(accs));
@@ -558,6 +558,7 @@ nlohmann::json Correlator::status() const {
   return {{"subjects", {{"ports", ports_}, {"addresses", addresses_}}},
           {"subjects_refused", refused_},
           {"late", late_},
+          {"handover_drops", handover_drops_.load(std::memory_order_relaxed)},
           {"steps_evaluated", steps_evaluated_},
           {"events_started", started_},
           {"events_ended", ended_},

@@ -27,8 +27,9 @@
 // (inventory), netlink state and changes, observed/baseline/ratio and the detector's parameters;
 // the explainer (set by the daemon) adds the top contributors and exporters, from the store.
 //
-// Bounded: at most max_ports port subjects and max_addresses address subjects per direction
-// (others are counted in status "subjects_refused"); subjects idle for an hour are dropped.
+// Bounded: at most 2 x max_ports port series and 2 x max_addresses address series (both
+// directions together; others are counted in status "subjects_refused"); subjects idle for an
+// hour are dropped.
 // Memory: ~(200 + 8 x ring) bytes a subject (ring = steps kept, see ringSteps()).
 #include <nlohmann/json.hpp>
 
@@ -202,6 +203,7 @@ class Correlator {
   uint64_t ended_ = 0;
   uint64_t last_idle_sweep_ = 0;
   std::atomic<uint64_t> handovers_{0};
+  std::atomic<uint64_t> handover_drops_{0};  // accumulations dropped: the inbox was full
 };
 
 }  // namespace nc::correlate

@@ -406,9 +406,13 @@ uint32_t Enricher::learntMac(uint64_t mac) const {
 }
 
 void Enricher::enrich(std::span<FlowRecord> records, uint32_t* in_slot, uint32_t* out_slot) {
-  const uint64_t gen = inventory_ != nullptr ? inventory_->generation() : 0;
+  const uint64_t gen = inventory_ != nullptr ? inventory_->generation() : fixed_generation_;
   if (gen != generation_ || !snap_) {
-    snap_ = inventory_ != nullptr ? inventory_->snapshot() : std::make_shared<Snapshot>();
+    if (inventory_ != nullptr) {
+      snap_ = inventory_->snapshot();
+    } else {
+      snap_ = fixed_ ? fixed_ : std::make_shared<Snapshot>();
+    }
     generation_ = gen;
     have_last_ = false;
     if (macs_used_ != 0) {  // slots of the old snapshot
@@ -471,6 +475,11 @@ void Enricher::enrich(std::span<FlowRecord> records, uint32_t* in_slot, uint32_t
       out_slot[i] = os;
     }
   }
+}
+
+void Enricher::useSnapshot(std::shared_ptr<const Snapshot> s) {
+  fixed_ = std::move(s);
+  ++fixed_generation_;
 }
 
 void Enricher::learnName(const IpAddr& exporter, uint32_t if_index, std::string_view name) {

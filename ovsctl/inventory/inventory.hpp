@@ -140,12 +140,18 @@ class Enricher {
               uint32_t* out_slot = nullptr);
   // An interface name an exporter sent (decoder output); kept per (exporter, if index).
   void learnName(const IpAddr& exporter, uint32_t if_index, std::string_view name);
+  // For tests and tools without a live Inventory: the snapshot enrich() uses when the inventory
+  // pointer is null (ignored otherwise). Each call counts as a new generation: the next enrich()
+  // takes `s` (null: an empty snapshot) and forgets the MACs learnt against the previous one.
+  void useSnapshot(std::shared_ptr<const Snapshot> s);
   const Snapshot* snapshot() const { return snap_.get(); }
   const std::shared_ptr<const Snapshot>& snapshotPtr() const { return snap_; }
 
  private:
   uint32_t resolve(const FlowRecord& r, bool input, bool local);
   const class Inventory* inventory_;
+  std::shared_ptr<const Snapshot> fixed_;  // useSnapshot()
+  uint64_t fixed_generation_ = 0;          // +1 per useSnapshot()
   std::shared_ptr<const Snapshot> snap_;
   uint64_t generation_ = UINT64_MAX;
   IpAddr last_exporter_;

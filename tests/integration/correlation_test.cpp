@@ -4,11 +4,16 @@
 // ifindex, iface-id / vm-uuid) with h1's address as the top contributor; once with sFlow only,
 // once with IPFIX only, once with NetFlow only (each numbers interfaces differently). The sFlow
 // run also takes the port's link down during the burst (it shows in the event's netlink
-// changes), follows events live, and restarts the daemon (the events are still listed). Steady
+// changes), follows events live, and restarts the daemon (the events are still listed); the IPFIX
+// run posts its events to a webhook. Steady
 // and periodic traffic through warm-up and after gives no event.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +22,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -127,6 +133,88 @@ nlohmann::json waitPort(DaemonProcess& d, const OvsHost& h1) {
 }
 
 // One protocol: warm up on background traffic, burst h1 -> h2, wait for the events to end.
+// A minimal HTTP server (in the switch namespace, where the daemon's 127.0.0.1 is) that answers
+// 200 to every request and keeps the bodies: the daemon's webhook posts each event to it.
+class HookServer {
+ public:
+  explicit HookServer(const std::string& netns) {
+    fd_ = openSocketInNetns(netns, AF_INET, SOCK_STREAM);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 8) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      throw std::runtime_error("hook server: bind/listen failed");
+    }
+    port_ = ntohs(a.sin_port);
+    t_ = std::thread([this] { serve(); });
+  }
+  ~HookServer() {
+    stop_ = true;
+    t_.join();
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  std::vector<nlohmann::json> bodies() {
+    std::lock_guard lock(mu_);
+    return bodies_;
+  }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 200) != 1) {
+        continue;
+      }
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) {
+        continue;
+      }
+      timeval tv{5, 0};
+      ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      std::string req;
+      char buf[4096];
+      size_t want = std::string::npos;
+      while (true) {
+        ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) {
+          break;
+        }
+        req.append(buf, static_cast<size_t>(n));
+        const size_t head = req.find("\r\n\r\n");
+        if (head != std::string::npos && want == std::string::npos) {
+          std::string lower = req.substr(0, head);
+          std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+          const size_t cl = lower.find("content-length:");
+          want = head + 4 + (cl == std::string::npos ? 0 : std::stoul(lower.substr(cl + 15)));
+        }
+        if (want != std::string::npos && req.size() >= want) {
+          break;
+        }
+      }
+      const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      (void)!::write(c, ok.data(), ok.size());
+      ::close(c);
+      const size_t head = req.find("\r\n\r\n");
+      if (head != std::string::npos) {
+        try {
+          std::lock_guard lock(mu_);
+          bodies_.push_back(nlohmann::json::parse(req.substr(head + 4)));
+        } catch (const std::exception&) {
+        }
+      }
+    }
+  }
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread t_;
+  std::mutex mu_;
+  std::vector<nlohmann::json> bodies_;
+};
+
 // How soon the event of h1's port (in) is listed after the burst starts: polled every 100 ms.
 struct LatencyProbe {
   std::atomic<bool> stop{false};
@@ -154,7 +242,7 @@ struct LatencyProbe {
 };
 
 void spikeRun(const std::string& name, const std::string& exports, bool link_down_and_restart,
-              double max_latency_s) {
+              double max_latency_s, bool webhook = false) {
   NC_REQUIRE_ROOT();
   for (const char* tool : {"ovsdb-server", "ovs-vswitchd", "ip", "ping", "ethtool", "iperf3"}) {
     NC_REQUIRE_TOOL(tool);
@@ -165,9 +253,15 @@ void spikeRun(const std::string& name, const std::string& exports, bool link_dow
   const OvsHost& h1 = h.host(0);
   const OvsHost& h2 = h.host(1);
   const int warmup = 15;
+  std::unique_ptr<HookServer> hook;
+  std::string yaml = config(h, exports, warmup);
+  if (webhook) {
+    hook = std::make_unique<HookServer>(h.switchNs());
+    yaml.insert(yaml.rfind('}'),
+                ", webhook: \"http://127.0.0.1:" + std::to_string(hook->port()) + "/events\"");
+  }
   auto d = std::make_unique<DaemonProcess>(
-      config(h, exports, warmup), std::vector<std::string>{"ip", "netns", "exec", h.switchNs()},
-      kListen);
+      yaml, std::vector<std::string>{"ip", "netns", "exec", h.switchNs()}, kListen);
   nlohmann::json port = waitPort(*d, h1);
   ASSERT_FALSE(port.is_null()) << d->log();
   EXPECT_EQ(port.value("ofport", 0), h1.ofport);
@@ -269,6 +363,22 @@ void spikeRun(const std::string& name, const std::string& exports, bool link_dow
   }
   EXPECT_TRUE(addr);
 
+  if (hook) {
+    // The webhook got the event when it started (end null) and when it ended.
+    bool started = false;
+    bool ended = false;
+    for (int i = 0; i < 50 && !(started && ended); ++i) {
+      for (const auto& b : hook->bodies()) {
+        if (b.value("id", "") == e.value("id", "")) {
+          started = started || b["end"].is_null();
+          ended = ended || !b["end"].is_null();
+        }
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_TRUE(started && ended) << "webhook bodies: " << dump(hook->bodies());
+  }
+
   if (link_down_and_restart) {
     bool down = false;
     for (const auto& c : e["netlink"]["changes"]) {
@@ -310,7 +420,7 @@ TEST(Correlation, SflowBurstGivesOneEventPerSubjectNamingThePortAndVm) {
 }
 
 TEST(Correlation, IpfixBurstGivesOneEventPerSubjectNamingThePortAndVm) {
-  spikeRun("ipfix", "    ipfix: {sampling: 1, cache_max_flows: 1024}\n", false, 2 + 2 + 1.5);
+  spikeRun("ipfix", "    ipfix: {sampling: 1, cache_max_flows: 1024}\n", false, 2 + 2 + 1.5, true);
 }
 
 TEST(Correlation, NetflowBurstGivesOneEventPerSubjectNamingThePortAndVm) {
