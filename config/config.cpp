@@ -77,6 +77,18 @@ class Reader {
     return true;
   }
 
+  // The scalar at parent[key] with its key path, or false when the key is absent or null (its
+  // default stays) or not a scalar (an error is recorded).
+  bool present(const YAML::Node& parent, std::string_view key, const std::string& path,
+               YAML::Node& n, std::string& p) {
+    n = parent[std::string(key)];
+    if (!n.IsDefined() || n.IsNull()) {
+      return false;
+    }
+    p = join(path, key);
+    return scalar(n, p);
+  }
+
   void string(const YAML::Node& parent, std::string_view key, const std::string& path,
               std::string& out) {
     YAML::Node n = parent[std::string(key)];
@@ -91,12 +103,9 @@ class Reader {
   template <typename T>
   bool uint(const YAML::Node& parent, std::string_view key, const std::string& path, T& out,
             uint64_t min, uint64_t max) {
-    YAML::Node n = parent[std::string(key)];
-    if (!n.IsDefined() || n.IsNull()) {
-      return false;
-    }
-    std::string p = join(path, key);
-    if (!scalar(n, p)) {
+    YAML::Node n;
+    std::string p;
+    if (!present(parent, key, path, n, p)) {
       return false;
     }
     const std::string& s = n.Scalar();
@@ -116,12 +125,9 @@ class Reader {
   }
 
   void boolean(const YAML::Node& parent, std::string_view key, const std::string& path, bool& out) {
-    YAML::Node n = parent[std::string(key)];
-    if (!n.IsDefined() || n.IsNull()) {
-      return;
-    }
-    std::string p = join(path, key);
-    if (!scalar(n, p)) {
+    YAML::Node n;
+    std::string p;
+    if (!present(parent, key, path, n, p)) {
       return;
     }
     const std::string& s = n.Scalar();
@@ -136,12 +142,9 @@ class Reader {
 
   void number(const YAML::Node& parent, std::string_view key, const std::string& path, double& out,
               double min, double max) {
-    YAML::Node n = parent[std::string(key)];
-    if (!n.IsDefined() || n.IsNull()) {
-      return;
-    }
-    std::string p = join(path, key);
-    if (!scalar(n, p)) {
+    YAML::Node n;
+    std::string p;
+    if (!present(parent, key, path, n, p)) {
       return;
     }
     char* end = nullptr;
@@ -159,12 +162,9 @@ class Reader {
   // ("bps", "b/s", "pps", "p/s"): 1000000, 1M, 10Mb/s, 500pps.
   void rate(const YAML::Node& parent, std::string_view key, const std::string& path,
             uint64_t& out) {
-    YAML::Node n = parent[std::string(key)];
-    if (!n.IsDefined() || n.IsNull()) {
-      return;
-    }
-    std::string p = join(path, key);
-    if (!scalar(n, p)) {
+    YAML::Node n;
+    std::string p;
+    if (!present(parent, key, path, n, p)) {
       return;
     }
     std::string s = n.Scalar();
@@ -210,12 +210,9 @@ class Reader {
 
   void size(const YAML::Node& parent, std::string_view key, const std::string& path, uint64_t& out,
             uint64_t min, uint64_t max) {
-    YAML::Node n = parent[std::string(key)];
-    if (!n.IsDefined() || n.IsNull()) {
-      return;
-    }
-    std::string p = join(path, key);
-    if (!scalar(n, p)) {
+    YAML::Node n;
+    std::string p;
+    if (!present(parent, key, path, n, p)) {
       return;
     }
     std::string why;
@@ -233,12 +230,9 @@ class Reader {
 
   void duration(const YAML::Node& parent, std::string_view key, const std::string& path,
                 uint64_t& out_ms, uint64_t min_ms, uint64_t max_ms) {
-    YAML::Node n = parent[std::string(key)];
-    if (!n.IsDefined() || n.IsNull()) {
-      return;
-    }
-    std::string p = join(path, key);
-    if (!scalar(n, p)) {
+    YAML::Node n;
+    std::string p;
+    if (!present(parent, key, path, n, p)) {
       return;
     }
     std::string why;
