@@ -77,11 +77,9 @@ class Reader {
     return true;
   }
 
-  // The scalar at parent[key] with its key path, or false when the key is absent or null (its
-  // default stays) or not a scalar (an error is recorded).
-  bool present(const YAML::Node& parent, std::string_view key, const std::string& path,
-               YAML::Node& n, std::string& p) {
-    n = parent[std::string(key)];
+  // Whether n = parent[key] holds a scalar (its key path in `p`): false when the key is absent or
+  // null (its default stays) or not a scalar (an error is recorded).
+  bool present(const YAML::Node& n, std::string_view key, const std::string& path, std::string& p) {
     if (!n.IsDefined() || n.IsNull()) {
       return false;
     }
@@ -103,9 +101,9 @@ class Reader {
   template <typename T>
   bool uint(const YAML::Node& parent, std::string_view key, const std::string& path, T& out,
             uint64_t min, uint64_t max) {
-    YAML::Node n;
+    YAML::Node n = parent[std::string(key)];
     std::string p;
-    if (!present(parent, key, path, n, p)) {
+    if (!present(n, key, path, p)) {
       return false;
     }
     const std::string& s = n.Scalar();
@@ -125,9 +123,9 @@ class Reader {
   }
 
   void boolean(const YAML::Node& parent, std::string_view key, const std::string& path, bool& out) {
-    YAML::Node n;
+    YAML::Node n = parent[std::string(key)];
     std::string p;
-    if (!present(parent, key, path, n, p)) {
+    if (!present(n, key, path, p)) {
       return;
     }
     const std::string& s = n.Scalar();
@@ -142,9 +140,9 @@ class Reader {
 
   void number(const YAML::Node& parent, std::string_view key, const std::string& path, double& out,
               double min, double max) {
-    YAML::Node n;
+    YAML::Node n = parent[std::string(key)];
     std::string p;
-    if (!present(parent, key, path, n, p)) {
+    if (!present(n, key, path, p)) {
       return;
     }
     char* end = nullptr;
@@ -162,9 +160,9 @@ class Reader {
   // ("bps", "b/s", "pps", "p/s"): 1000000, 1M, 10Mb/s, 500pps.
   void rate(const YAML::Node& parent, std::string_view key, const std::string& path,
             uint64_t& out) {
-    YAML::Node n;
+    YAML::Node n = parent[std::string(key)];
     std::string p;
-    if (!present(parent, key, path, n, p)) {
+    if (!present(n, key, path, p)) {
       return;
     }
     std::string s = n.Scalar();
@@ -210,9 +208,9 @@ class Reader {
 
   void size(const YAML::Node& parent, std::string_view key, const std::string& path, uint64_t& out,
             uint64_t min, uint64_t max) {
-    YAML::Node n;
+    YAML::Node n = parent[std::string(key)];
     std::string p;
-    if (!present(parent, key, path, n, p)) {
+    if (!present(n, key, path, p)) {
       return;
     }
     std::string why;
@@ -230,9 +228,9 @@ class Reader {
 
   void duration(const YAML::Node& parent, std::string_view key, const std::string& path,
                 uint64_t& out_ms, uint64_t min_ms, uint64_t max_ms) {
-    YAML::Node n;
+    YAML::Node n = parent[std::string(key)];
     std::string p;
-    if (!present(parent, key, path, n, p)) {
+    if (!present(n, key, path, p)) {
       return;
     }
     std::string why;
