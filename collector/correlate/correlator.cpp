@@ -223,6 +223,7 @@ struct Correlator::Subject {
   uint32_t port_name = 0;  // address subjects: the port the address was last seen behind
   Detector det_bytes;
   Detector det_packets;
+  uint64_t due_ns = 0;  // evaluate() need not run before (0 = at the next pass)
   double last_bps = 0;  // rates of the last closed step
   double last_pps = 0;
   std::unique_ptr<Tracked> event;
@@ -343,6 +344,7 @@ void Correlator::merge(const StepAcc& a, uint64_t now_ns) {
   s.bytes[slot] += static_cast<float>(a.bytes);
   s.packets[slot] += static_cast<float>(a.packets);
   s.delay_ns = std::max(s.delay_ns, static_cast<double>(a.max_delay_ns));
+  s.due_ns = 0;  // re-check at the next pass (the delay may have grown, the step be new)
   s.last_data_ns = now_ns;
   if (a.port_name != 0) {
     s.port_name = a.port_name;
@@ -361,8 +363,20 @@ void Correlator::tick(uint64_t now_ns) {
       merge(a, now_ns);
     }
   }
-  for (auto& [key, s] : subjects_) {
-    evaluate(*s, now_ns);
+  // Steps fall due once per step and subject: a pass over every subject each eighth of a step
+  // (at most every second, at least every handover) finds them; more often only costs CPU.
+  const uint64_t every =
+      std::max(opts_.handover_ns, std::min<uint64_t>(opts_.step_ns / 8, 1'000'000'000));
+  if (now_ns >= last_pass_ns_ + every || now_ns < last_pass_ns_) {
+    // The delay estimates decay by 1 % a pass (half-life ~70 passes: ~70 s at 10 s steps).
+    const double decay = 0.99;
+    last_pass_ns_ = now_ns;
+    for (auto& [key, s] : subjects_) {
+      if (now_ns >= s->due_ns) {
+        evaluate(*s, now_ns);
+      }
+      s->delay_ns *= decay;
+    }
   }
   if (now_ns - last_idle_sweep_ > 60'000'000'000ull) {
     last_idle_sweep_ = now_ns;
@@ -404,9 +418,9 @@ void Correlator::evaluate(Subject& s, uint64_t now_ns) {
     closeStep(s, s.next_step, b, p);
     ++s.next_step;
   }
-  // The delay estimate decays (half-life ~70 evaluations of a 250 ms tick, ~17 s) so a subject
-  // that moved from IPFIX to sFlow speeds up again; fresh data restores it at once.
-  s.delay_ns *= 0.99;
+  // When the next step falls due (tick() decays the delay, so a subject that moved from IPFIX
+  // to sFlow speeds up again; fresh data restores it at once and merge() brings this forward).
+  s.due_ns = static_cast<uint64_t>(s.next_step + 1) * step + settle;
 }
 
 void Correlator::closeStep(Subject& s, int64_t step, double bytes, double packets) {

@@ -202,6 +202,7 @@ class Correlator {
   uint64_t started_ = 0;
   uint64_t ended_ = 0;
   uint64_t last_idle_sweep_ = 0;
+  uint64_t last_pass_ns_ = 0;  // the last pass over every subject (tick())
   std::atomic<uint64_t> handovers_{0};
   std::atomic<uint64_t> handover_drops_{0};  // accumulations dropped: the inbox was full
 };

@@ -474,8 +474,9 @@ TEST(Correlator, EvaluationWaitsForTheSubjectsDelay) {
   // Settle margin: a quarter step (at most 1 s) plus the handover period, 1.25 s here.
   h.tick(step_end + 1500 * kMs);
   EXPECT_EQ(h.stat("steps_evaluated"), 0u);
-  // cp-b: its end + 0.5 s delay + 1.25 s.
-  h.tick(step_end + 1750 * kMs + 1 * kMs);
+  // cp-b: its end + 0.5 s delay + 1.25 s, seen by the next pass over every subject (passes run
+  // every eighth of a step, at most every second: 1 s here).
+  h.tick(step_end + 2750 * kMs + 1 * kMs);
   EXPECT_TRUE(evaluated("cp-b"));
   EXPECT_FALSE(evaluated("cp-a"));
   EXPECT_EQ(h.stat("steps_evaluated"), 1u);
@@ -483,13 +484,13 @@ TEST(Correlator, EvaluationWaitsForTheSubjectsDelay) {
   h.tick(step_end + 5 * kSec - 1);
   EXPECT_FALSE(evaluated("cp-a"));
   EXPECT_EQ(h.stat("steps_evaluated"), 1u);
-  // ... and by its end + 5 s delay + 1.25 s.
-  h.tick(step_end + 6250 * kMs + 1 * kMs);
+  // ... and by its end + 5 s delay + 1.25 s (+ the pass interval).
+  h.tick(step_end + 7250 * kMs + 1 * kMs);
   EXPECT_TRUE(evaluated("cp-a"));
   EXPECT_EQ(h.stat("steps_evaluated"), 2u);
   std::printf(
-      "[correlator] delay 5 s: step closed after +5 s, by +6.25 s after its end; "
-      "delay 0.5 s: by +1.75 s\n");
+      "[correlator] delay 5 s: step closed after +5 s, by +7.25 s after its end; "
+      "delay 0.5 s: by +2.75 s (1 s passes)\n");
 }
 
 TEST(Correlator, PortSubjectsAreCapped) {
