@@ -5,9 +5,14 @@
 // receiver: datagrams sent, received, lost. Prints the highest zero-loss rate of each receiver and
 // the ratio ingest / raw sink.
 //
+// --enrich puts the daemon's shard pipeline in front of the store: a sink::ShardPipeline whose
+// inventory::Enricher joins names from a fixed snapshot of 100 ports (ifindex 1-100, so the
+// generator's interfaces 1-8 from the local exporter 127.0.0.1 resolve), then the store as a
+// FlowSink, as collector/daemon wires it (without the recent ring and the correlator).
+//
 //   nc-bench-ingest [--format v9] [--seconds 3] [--rates 50000,100000,...] [--store zstd|lz4]
 //                   [--nfcapd] [--only-stores] [--receivers-anywhere] [--no-gso]
-//                   [--build-all] [--queue MiB]
+//                   [--build-all] [--queue MiB] [--enrich]
 //
 // This is a benchmark, not a test: nothing here asserts a time.
 #include <arpa/inet.h>
@@ -33,7 +38,9 @@
 #include <vector>
 
 #include "collector/ingest/ingest.hpp"
+#include "collector/sink/sink.hpp"
 #include "collector/store/store.hpp"
+#include "ovsctl/inventory/inventory.hpp"
 
 namespace {
 
@@ -42,6 +49,7 @@ int g_recv_cpu = 1;        // CPU of every receiver; -1 (--receivers-anywhere): 
 bool g_gso = true;         // the sender hands runs of datagrams to the kernel as UDP GSO sends
 uint32_t g_repeat = 4096;  // the sender builds 4096 datagrams (86 k records), then resends them
 uint64_t g_queue_mib = 0;  // --queue: the store's queue (0 = its default)
+bool g_enrich = false;     // --enrich: ShardPipeline (Enricher over a snapshot) -> store
 
 // Pins the calling thread (and what it starts) to `cpu`; -1 = every CPU.
 void pin(int cpu) {
@@ -215,6 +223,49 @@ class StoreSink : public nc::decode::RecordSink {
   nc::store::Writer& w_;
 };
 
+// The store behind a ShardPipeline (--enrich), as the daemon's StoreSink. Counts the batches
+// whose first record got an input interface name, to show the enrichment ran (one load a batch).
+class StoreFlowSink : public nc::sink::FlowSink {
+ public:
+  StoreFlowSink(nc::store::Writer& w, std::atomic<uint64_t>& batches, std::atomic<uint64_t>& named)
+      : w_(w), batches_(batches), named_(named) {}
+  void onBatch(const nc::sink::Batch& b) override {
+    w_.append(b.records);
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    if (!b.records.empty() && b.records.front().in_ifname != 0) {
+      named_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+ private:
+  nc::store::Writer& w_;
+  std::atomic<uint64_t>& batches_;
+  std::atomic<uint64_t>& named_;
+};
+
+// One bridge with `n` ports vnet<i> (ifindex and ofport i + 1, a MAC each, a VM behind every
+// port); no netlink state, so the local exporters are 127.0.0.1 and ::1.
+std::shared_ptr<const nc::inventory::Snapshot> benchSnapshot(size_t n) {
+  nlohmann::json tables;
+  nlohmann::json ports = nlohmann::json::array();
+  for (size_t i = 0; i < n; ++i) {
+    const std::string pu = fmt::format("port-{}", i);
+    const std::string iu = fmt::format("iface-{}", i);
+    const std::string name = fmt::format("vnet{}", i);
+    ports.push_back(pu);
+    tables["Port"][pu] = {{"name", name}, {"interfaces", iu}};
+    tables["Interface"][iu] = {{"name", name},
+                               {"ofport", static_cast<int64_t>(i + 1)},
+                               {"ifindex", static_cast<int64_t>(i + 1)},
+                               {"mac_in_use", nc::formatMac(0xfe5400000000ull | i)},
+                               {"external_ids",
+                                {{"attached-mac", nc::formatMac(0x02aa00000000ull | i)},
+                                 {"vm-uuid", fmt::format("00000000-0000-4000-8000-{:012x}", i)}}}};
+  }
+  tables["Bridge"]["bridge-0"] = {{"name", "br-int"}, {"ports", ports}};
+  return nc::inventory::Inventory::build(tables, nullptr);
+}
+
 // The daemon's path: receive, decode, store (one receive shard; the writer thread shares CPU 1).
 Result storeSink(const std::string& format, double rate, int seconds,
                  const std::string& compression) {
@@ -232,7 +283,19 @@ Result storeSink(const std::string& format, double rate, int seconds,
     nc::ingest::IngestOptions o;
     o.listen = {{"127.0.0.1", 0}};
     o.threads = 1;
-    nc::ingest::Ingest in(o, [&w](uint32_t) { return std::make_unique<StoreSink>(w); });
+    std::atomic<uint64_t> batches{0};
+    std::atomic<uint64_t> named{0};
+    const auto snapshot = g_enrich ? benchSnapshot(100) : nullptr;
+    nc::ingest::Ingest in(o, [&](uint32_t) -> std::unique_ptr<nc::decode::RecordSink> {
+      if (!g_enrich) {
+        return std::make_unique<StoreSink>(w);
+      }
+      auto enricher = std::make_unique<nc::inventory::Enricher>(nullptr);
+      enricher->useSnapshot(snapshot);
+      auto p = std::make_unique<nc::sink::ShardPipeline>(std::move(enricher));
+      p->adopt(std::make_unique<StoreFlowSink>(w, batches, named));
+      return p;
+    });
     in.start();
     r.sent = send(format, in.boundPorts().at(0), rate, seconds, &r.sent_records);
     settle([&] {
@@ -251,6 +314,11 @@ Result storeSink(const std::string& format, double rate, int seconds,
         compression.c_str(), rate, static_cast<unsigned long>(t.records),
         static_cast<unsigned long>(t.kernel_drops), static_cast<unsigned long>(ws.rows_dropped),
         static_cast<unsigned long>(ws.blocks_fast), static_cast<unsigned long>(ws.blocks_written));
+    if (g_enrich) {
+      std::fprintf(stderr, "  [enrich: %lu of %lu batches with an input interface name]\n",
+                   static_cast<unsigned long>(named.load()),
+                   static_cast<unsigned long>(batches.load()));
+    }
   }
   std::filesystem::remove_all(dir);
   return r;
@@ -321,6 +389,8 @@ int main(int argc, char** argv) {
       g_gso = false;
     } else if (a == "--build-all") {
       g_repeat = 0;
+    } else if (a == "--enrich") {
+      g_enrich = true;
     } else if (a == "--queue" && i + 1 < argc) {
       g_queue_mib = std::stoull(argv[++i]);
     } else if (a == "--rates" && i + 1 < argc) {
@@ -334,7 +404,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: nc-bench-ingest [--format v5|v9|ipfix|sflow] [--seconds N] "
                    "[--rates R1,R2,...] [--store zstd|lz4] [--nfcapd] [--only-stores] "
-                   "[--receivers-anywhere] [--no-gso] [--build-all] [--queue MiB]\n"
+                   "[--receivers-anywhere] [--no-gso] [--build-all] [--queue MiB] [--enrich]\n"
                    "  --only-stores skips the raw sink and receive+decode-only runs\n"
                    "  --receivers-anywhere leaves the receivers (ours, nfcapd) free to run on "
                    "every CPU, as a\n    daemon does (the sender stays on CPU 0; the achieved "
@@ -345,7 +415,10 @@ int main(int argc, char** argv) {
                    "  --build-all: the sender builds every datagram instead of resending the "
                    "first 4096\n    (gen --repeat: header sequence numbers continued, export "
                    "time renewed)\n"
-                   "  --queue MiB: our store's queue (default: store.queue's, 128 MiB)\n");
+                   "  --queue MiB: our store's queue (default: store.queue's, 128 MiB)\n"
+                   "  --enrich: with --store, the daemon's shard pipeline in front of the store "
+                   "(inventory\n    Enricher over a fixed snapshot of 100 ports, then the store "
+                   "as a FlowSink)\n");
       return 2;
     }
   }
@@ -355,7 +428,9 @@ int main(int argc, char** argv) {
               seconds, g_gso ? " (UDP GSO)" : "", g_repeat > 0 ? " (resending 4096)" : "",
               g_recv_cpu < 0 ? "on any CPU" : "on CPU 1");
   std::printf("%10s  %22s  %22s%s%s\n", "rate/s", "raw recvmmsg recv/sent", "ingest recv/sent",
-              store_codec.empty() ? "" : "  ours+store stored/sent (records)",
+              store_codec.empty() ? ""
+              : g_enrich          ? "  ours+enrich+store stored/sent (records)"
+                                  : "  ours+store stored/sent (records)",
               with_nfcapd ? "  nfcapd stored/sent (records)" : "");
   double best_raw = 0;
   double best_ingest = 0;
@@ -400,13 +475,15 @@ int main(int argc, char** argv) {
   }
   std::printf("highest zero-loss rate: raw sink %.0f/s, ingest %.0f/s", best_raw, best_ingest);
   if (!store_codec.empty()) {
-    std::printf(", ours+store (%s) %.0f/s", store_codec.c_str(), best_store);
+    std::printf(", ours+%sstore (%s) %.0f/s", g_enrich ? "enrich+" : "", store_codec.c_str(),
+                best_store);
   }
   if (with_nfcapd) {
     std::printf(", nfcapd %.0f/s", best_nfcapd);
   }
   if (!store_codec.empty() && with_nfcapd && best_nfcapd > 0) {
-    std::printf("\nratio ours+store / nfcapd: %.2f", best_store / best_nfcapd);
+    std::printf("\nratio ours+%sstore / nfcapd: %.2f", g_enrich ? "enrich+" : "",
+                best_store / best_nfcapd);
   }
   std::printf("\nratio ingest / raw sink: %.2f\n", best_raw > 0 ? best_ingest / best_raw : 0.0);
   return 0;
