@@ -1,5 +1,7 @@
 #include "collector/cli/correlation.hpp"
 
+#include "common/clock.hpp"
+
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -16,12 +18,6 @@
 
 namespace nc::cli {
 namespace {
-
-uint64_t nowNs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 std::string rate(const nlohmann::json& j, const char* key, const char* unit) {
   if (!j.is_object() || !j.contains(key)) {
@@ -106,7 +102,7 @@ std::string eventDir(const std::string& config_path, const std::string& dir) {
 
 int cmdEvents(const std::string& config_path, const std::function<std::string()>& socket,
               const EventsArgs& a) {
-  const uint64_t now = nowNs();
+  const uint64_t now = unixNowNs();
   nlohmann::json req = {{"cmd", "events"}};
   events::Query q;
   std::string why;

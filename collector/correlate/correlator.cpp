@@ -1,5 +1,7 @@
 #include "collector/correlate/correlator.hpp"
 
+#include "common/clock.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,12 +15,6 @@ namespace nc::correlate {
 namespace {
 
 constexpr int64_t kEmpty = INT64_MIN;
-
-uint64_t wallNs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 inline uint64_t mix(uint64_t x) {
   x ^= x >> 33;
@@ -269,7 +265,7 @@ void Correlator::schedule() {
     if (ec || stopped_) {
       return;
     }
-    tick(wallNs());
+    tick(unixNowNs());
     schedule();
   });
 }

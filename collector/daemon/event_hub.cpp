@@ -1,5 +1,7 @@
 #include "collector/daemon/event_hub.hpp"
 
+#include "common/clock.hpp"
+
 #include <boost/asio/post.hpp>
 #include <chrono>
 
@@ -11,12 +13,6 @@
 namespace nc::daemon {
 
 namespace {
-
-uint64_t wallNs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 bool matchesFollower(const nlohmann::json& req, const events::Event& e) {
   const std::string port = req.value("port", std::string());
@@ -56,7 +52,7 @@ EventHub::EventHub(boost::asio::io_context& io, const config::CorrelationConfig&
   log_ = std::make_unique<events::EventLog>(store_path_ + "/events", cfg.retention_ms * 1'000'000);
   // Events a previous run left ongoing (stopped or killed mid-event): end them now, so they do
   // not stay open forever.
-  const uint64_t now = wallNs();
+  const uint64_t now = unixNowNs();
   for (events::Event e : log_->ongoing()) {
     e.end_ns = now;
     log_->update(e);
@@ -134,7 +130,7 @@ void EventHub::work() {
       jobs_.pop_front();
     }
     if (store_enabled_) {
-      const uint64_t until = job.event.end_ns ? *job.event.end_ns : wallNs();
+      const uint64_t until = job.event.end_ns ? *job.event.end_ns : unixNowNs();
       auto ex = correlate::explainFromStore(store_path_, job.event, until);
       job.event.top = std::move(ex.top);
       job.event.exporters = std::move(ex.exporters);

@@ -1,5 +1,7 @@
 #include "ovsctl/inventory/netlink.hpp"
 
+#include "common/clock.hpp"
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <net/if.h>
@@ -46,12 +48,6 @@ constexpr std::chrono::milliseconds kMaxResyncBackoff{30000};
 constexpr std::chrono::seconds kPruneInterval{30};
 // A dump the kernel marks interrupted (NLM_F_DUMP_INTR) is retried this many times.
 constexpr int kDumpTries = 5;
-
-uint64_t nowNs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 bool toIp(nl_addr* a, IpAddr& out) {
   if (a == nullptr) {
@@ -329,12 +325,13 @@ void NetlinkWatcher::Impl::guarded(Fn&& fn) {
 
 void NetlinkWatcher::Impl::linkCb(nl_cache*, nl_object* obj, int action, void* arg) {
   auto* self = static_cast<Impl*>(arg);
-  self->guarded([&] { self->applyLink(reinterpret_cast<rtnl_link*>(obj), action, nowNs()); });
+  self->guarded([&] { self->applyLink(reinterpret_cast<rtnl_link*>(obj), action, unixNowNs()); });
 }
 
 void NetlinkWatcher::Impl::addrCb(nl_cache*, nl_object* obj, int action, void* arg) {
   auto* self = static_cast<Impl*>(arg);
-  self->guarded([&] { self->applyAddress(reinterpret_cast<rtnl_addr*>(obj), action, nowNs()); });
+  self->guarded(
+      [&] { self->applyAddress(reinterpret_cast<rtnl_addr*>(obj), action, unixNowNs()); });
 }
 
 void NetlinkWatcher::Impl::neighCb(nl_cache*, nl_object* obj, int action, void* arg) {
@@ -495,7 +492,7 @@ void NetlinkWatcher::Impl::applyNeighbour(rtnl_neigh* n, int action) {
 // Rebuilds the model from the caches, diffing against what the model holds: histories of links
 // that still exist are kept and gain entries for what changed while notifications were lost.
 void NetlinkWatcher::Impl::rebuild(bool initial) {
-  uint64_t t = nowNs();
+  uint64_t t = unixNowNs();
   const char* created_as = initial ? "present at start" : "appeared at resync";
 
   // Links.
@@ -764,7 +761,7 @@ void NetlinkWatcher::Impl::onReadable(const boost::system::error_code& ec) {
     need_resync = true;
     resync_reason = what;
   }
-  pruneDeleted(nowNs());
+  pruneDeleted(unixNowNs());
   if (dirty) {
     publish();
   }
@@ -851,7 +848,7 @@ bool NetlinkWatcher::Impl::resyncNow() {
   }
   try {
     rebuild(/*initial=*/false);
-    pruneDeleted(nowNs());
+    pruneDeleted(unixNowNs());
   } catch (const std::exception& e) {
     fail(fmt::format("resync failed: {}", e.what()));
     return false;
@@ -883,7 +880,7 @@ void NetlinkWatcher::Impl::armPrune() {
     if (!self || ec || self->epoch != epoch || !self->running) {
       return;
     }
-    if (self->pruneDeleted(nowNs())) {
+    if (self->pruneDeleted(unixNowNs())) {
       self->publish();
     }
     self->armPrune();
