@@ -8,15 +8,18 @@
 //                          0 router (a non-local exporter: no inventory lookups), 1 local OVS
 //                          exporter with Linux ifindexes (by_ifindex, plus MAC learning), 2 MAC
 //                          fallback (in_if = out_if = 0: by_mac). Counter "ns/record".
-//   BM_CorrelatorShard/<resolved>/<addresses>
+//   BM_CorrelatorShard/<resolved>/<ports>/<addresses per port>/<uplink %>
 //                          CorrelatorShard::onBatch on batches of 256 records arriving at 1 M
 //                          records/s of virtual time (hand-over to the Correlator every 250 ms of
 //                          it, included); resolved = in and out port known (4 subjects a flow:
 //                          2 ports, source and destination address), each flow spread over 1 or
-//                          2 steps of 10 s (half of them cross a step boundary); <addresses>
-//                          distinct addresses on either side. The Correlator merges untimed once
-//                          a virtual second. Counters "ns/record" and "%core@1Mfps" (= ns/record
-//                          / 10: the share of one core at 1 M flows/s).
+//                          2 steps of 10 s (half of them cross a step boundary). Each VM port has
+//                          its own addresses (a flow from port p comes from one of p's and goes
+//                          to one of the output port's); <uplink %> of the flows enter through
+//                          an uplink port from random peers (a crowded port: its addresses are
+//                          not subjects). The Correlator merges untimed once a virtual second.
+//                          Counters "ns/record" and "%core@1Mfps" (= ns/record / 10: the share of
+//                          one core at 1 M flows/s).
 //   BM_CorrelatorTick/<active>
 //                          Correlator::tick with 10,000 port subjects x 2 directions and 100,000
 //                          address subjects x 2 directions (made by feeding one flow each), a
@@ -240,10 +243,12 @@ IpAddr hostAddress(uint32_t base, size_t i) {
 
 void BM_CorrelatorShard(benchmark::State& state) {
   const bool resolved = state.range(0) != 0;
-  const auto addresses = static_cast<size_t>(state.range(1));
-  constexpr size_t kPorts = 1000;
+  const auto ports = static_cast<size_t>(state.range(1));
+  const auto per_port = static_cast<size_t>(state.range(2));
+  const auto uplink_pct = static_cast<uint64_t>(state.range(3));
   constexpr uint64_t kPerRecordNs = 1000;  // 1 M records/s of virtual time
-  auto snap = makeSnapshot(kPorts);
+  auto snap = makeSnapshot(ports + 1);     // the last one is the uplink
+  const auto uplink = static_cast<uint32_t>(ports);
   boost::asio::io_context io;
   correlate::CorrelatorOptions opts;  // 10 s steps, 250 ms hand-over
   correlate::Correlator corr(io, opts, nullptr);
@@ -262,37 +267,54 @@ void BM_CorrelatorShard(benchmark::State& state) {
     r.packets = 1 + rng() % 100;
     r.bytes = r.packets * (64 + rng() % 1400);
     r.ip_version = 4;
-    in_port[i] = resolved ? static_cast<uint32_t>(rng() % kPorts) : UINT32_MAX;
-    out_port[i] = resolved ? static_cast<uint32_t>(rng() % kPorts) : UINT32_MAX;
     delay[i] = kSecond / 2 + rng() % (4 * kSecond);
     span[i] = rng() % (10 * kSecond);
   }
+  // Port p's addresses: 10.x.y.z with the low bits p + k * ports.
+  auto vmAddress = [&](uint32_t port) {
+    return hostAddress(0x0a000000, port + (rng() % per_port) * ports);
+  };
   uint64_t vt = kT0;
   uint64_t next_tick = vt + kSecond;
   Lap total;
   uint64_t n = 0;
   for (auto _ : state) {
-    for (size_t i = 0; i < kPool; ++i) {  // not timed: this pass's addresses and times
-      FlowRecord& r = records[i];
-      r.src_addr = hostAddress(0x0a000000, rng() % addresses);
-      r.dst_addr = hostAddress(0x0b000000, rng() % addresses);
-      r.received_ns = vt + i * kPerRecordNs;
-      r.last_ns = r.received_ns - delay[i];
-      r.first_ns = r.last_ns - span[i];
-    }
-    const Stopwatch watch;
+    double iteration = 0;
     for (size_t b = 0; b < kPoolBatches; ++b) {
+      // Not timed: this batch's ports, addresses and times (written just before, as a decoder
+      // does: the batch is in the cache when the shard reads it).
+      for (size_t i = b * kBatch; i < (b + 1) * kBatch; ++i) {
+        FlowRecord& r = records[i];
+        const auto out = static_cast<uint32_t>(rng() % ports);
+        if (rng() % 100 < uplink_pct) {
+          in_port[i] = uplink;
+          r.src_addr = hostAddress(0xc6000000, rng() % 1'000'000);
+        } else {
+          in_port[i] = static_cast<uint32_t>(rng() % ports);
+          r.src_addr = vmAddress(in_port[i]);
+        }
+        out_port[i] = out;
+        r.dst_addr = vmAddress(out);
+        if (!resolved) {
+          in_port[i] = out_port[i] = UINT32_MAX;
+        }
+        r.received_ns = vt + i * kPerRecordNs;
+        r.last_ns = r.received_ns - delay[i];
+        r.first_ns = r.last_ns - span[i];
+      }
       nc::sink::Batch batch;
       batch.records = std::span<const FlowRecord>(records).subspan(b * kBatch, kBatch);
       batch.in_port = in_port.data() + b * kBatch;
       batch.out_port = out_port.data() + b * kBatch;
       batch.snapshot = snap.get();
+      const Stopwatch watch;
       shard->onBatch(batch);
+      const Lap l = watch.lap();
+      iteration += l.cpu;
+      total.cpu += l.cpu;
+      total.wall += l.wall;
     }
-    const Lap l = watch.lap();
-    state.SetIterationTime(l.cpu);
-    total.cpu += l.cpu;
-    total.wall += l.wall;
+    state.SetIterationTime(iteration);
     n += kPool;
     vt += kPool * kPerRecordNs;
     if (vt >= next_tick) {  // not timed: the control thread's merge
@@ -305,14 +327,18 @@ void BM_CorrelatorShard(benchmark::State& state) {
   state.counters["%core@1Mfps"] = ns / 10;
   state.counters["wall_ns/record"] = total.wall * 1e9 / static_cast<double>(n);
   const auto st = corr.status();
-  state.counters["subjects"] =
-      st["subjects"]["ports"].get<double>() + st["subjects"]["addresses"].get<double>();
+  state.counters["port_subjects"] = st["subjects"]["ports"].get<double>();
+  state.counters["entries/record"] =
+      st["handover_entries"].get<double>() / static_cast<double>(n + kPool);
+  state.counters["address_subjects"] = st["subjects"]["addresses"].get<double>();
   state.SetLabel(resolved ? "resolved ports" : "unresolved");
 }
 BENCHMARK(BM_CorrelatorShard)
-    ->Args({1, 1000})
-    ->Args({1, 100000})
-    ->Args({0, 100000})
+    ->Args({1, 10, 2, 0})
+    ->Args({1, 100, 2, 0})
+    ->Args({1, 1000, 2, 20})
+    ->Args({1, 10000, 10, 0})
+    ->Args({0, 1000, 2, 0})
     ->UseManualTime()
     ->MinTime(2);
 
@@ -333,7 +359,9 @@ void BM_CorrelatorTick(benchmark::State& state) {
     FlowRecord& r = flows[i];
     r.exporter = exporterOf(true);
     r.src_addr = hostAddress(0x0a000000, i);
-    r.dst_addr = hostAddress(0x0a000000, (i + 1) % kAddresses);
+    // Port p's ten addresses are those with i % kPorts == p, on both sides (a port whose
+    // flows came from more addresses than a shard's port block holds would be crowded).
+    r.dst_addr = hostAddress(0x0a000000, (i + kPorts) % kAddresses);
     r.packets = 100;
     r.bytes = 100'000;
     r.ip_version = 4;

@@ -28,14 +28,6 @@ inline uint64_t hashKey(const SubjectKey& k, int64_t step) {
              (uint64_t{k.kind} << 1 | k.dir) * 0xc2b2ae3d27d4eb4full);
 }
 
-SubjectKey portKey(uint32_t name_id, uint8_t dir) {
-  SubjectKey k;
-  k.lo = name_id;
-  k.kind = 0;
-  k.dir = dir;
-  return k;
-}
-
 SubjectKey addrKey(const IpAddr& a, uint8_t dir) {
   SubjectKey k;
   std::memcpy(&k.hi, a.bytes.data(), 8);
@@ -79,68 +71,145 @@ CorrelatorShard::CorrelatorShard(Correlator& owner)
       step_ns_(owner.options().step_ns),
       max_span_ns_(owner.options().max_span_ns),
       max_delay_ns_(owner.options().max_delay_ns),
-      handover_ns_(owner.options().handover_ns) {
-  table_.resize(1024);
-  for (auto& e : table_) {
-    e.step = kEmpty;
-  }
-}
+      handover_ns_(owner.options().handover_ns) {}
 
 CorrelatorShard::~CorrelatorShard() = default;
 
-void CorrelatorShard::add(const SubjectKey& k, int64_t step, double bytes, double packets,
-                          uint64_t delay, uint32_t port_name) {
-  if (used_ * 2 >= table_.size()) {
-    std::vector<StepAcc> old(table_.size() * 2);
-    old.swap(table_);
-    for (auto& e : table_) {
-      e.step = kEmpty;
+namespace {
+constexpr int32_t kNoTag = INT32_MIN;
+
+void clearRing(auto& ring) {
+  for (auto& dir : ring.tag) {
+    dir[0] = dir[1] = kNoTag;
+  }
+}
+}  // namespace
+
+void CorrelatorShard::reset(const inventory::Snapshot* snap) {
+  flush();
+  snap_ = snap;
+  snap_generation_ = snap != nullptr ? snap->generation : 0;
+  const size_t n = snap != nullptr ? snap->ports.size() : 0;
+  ports_.assign(n, PortState{});
+  names_.assign(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    clearRing(ports_[i].ring);
+    names_[i] = snap->ports[i].name_id;
+  }
+  blocks_.clear();
+  touched_.clear();
+}
+
+inline CorrelatorShard::PortState& CorrelatorShard::touch(uint32_t slot) {
+  PortState& p = ports_[slot];
+  if (!p.touched) {
+    p.touched = true;
+    touched_.push_back(slot);
+  }
+  return p;
+}
+
+inline int64_t CorrelatorShard::stepOf(uint64_t t) {
+  if (t - cur_start_ < step_ns_) {  // the newest step (unsigned: t < cur_start_ wraps)
+    return cur_step_;
+  }
+  if (t < cur_start_) {  // one or two steps back: the common case of long flows
+    const uint64_t back = cur_start_ - t;
+    if (back <= step_ns_) {
+      return cur_step_ - 1;
     }
-    used_ = 0;
-    for (const StepAcc& e : old) {
-      if (e.step != kEmpty) {
-        add(e.subject, e.step, e.bytes, e.packets, e.max_delay_ns, e.port_name);
+    if (back <= 2 * step_ns_) {
+      return cur_step_ - 2;
+    }
+  }
+  const auto s = static_cast<int64_t>(t / step_ns_);
+  if (s > cur_step_) {
+    cur_step_ = s;
+    cur_start_ = static_cast<uint64_t>(s) * step_ns_;
+  }
+  return s;
+}
+
+// Index of `a` in p's address block; -1 when the port is crowded.
+inline int CorrelatorShard::findAddress(PortState& p, const IpAddr& a, uint64_t now) {
+  if (p.block != nullptr) {
+    const IpAddr* addr = p.block->addr;
+    for (uint32_t i = 0; i < p.naddr; ++i) {
+      if (addr[i] == a) {
+        return static_cast<int>(i);
       }
     }
   }
-  const size_t mask = table_.size() - 1;
-  for (size_t i = hashKey(k, step) & mask;; i = (i + 1) & mask) {
-    StepAcc& e = table_[i];
-    if (e.step == kEmpty) {
-      e.subject = k;
-      e.step = step;
-      e.bytes = bytes;
-      e.packets = packets;
-      e.max_delay_ns = delay;
-      e.port_name = port_name;
-      ++used_;
-      return;
-    }
-    if (e.step == step && e.subject == k) {
-      e.bytes += bytes;
-      e.packets += packets;
-      e.max_delay_ns = std::max(e.max_delay_ns, delay);
-      return;
-    }
-  }
+  return addAddress(p, a, now);
 }
 
-void CorrelatorShard::addSpread(const SubjectKey& k, uint64_t t0, uint64_t t1, double bytes,
-                                double packets, uint64_t delay, uint32_t port_name) {
-  const int64_t s0 = static_cast<int64_t>(t0 / step_ns_);
-  const int64_t s1 = static_cast<int64_t>(t1 / step_ns_);
-  if (s0 == s1) {
-    add(k, s0, bytes, packets, delay, port_name);
-    return;
+int CorrelatorShard::addAddress(PortState& p, const IpAddr& a, uint64_t now) {
+  if (p.block == nullptr) {
+    blocks_.push_back(std::make_unique<AddressBlock>());
+    p.block = blocks_.back().get();
   }
-  const double d = static_cast<double>(t1 - t0);
-  for (int64_t s = s0; s <= s1; ++s) {
-    const uint64_t lo = std::max<uint64_t>(t0, static_cast<uint64_t>(s) * step_ns_);
-    const uint64_t hi = std::min<uint64_t>(t1, static_cast<uint64_t>(s + 1) * step_ns_);
-    const double f = static_cast<double>(hi - lo) / d;
-    if (f > 0) {
-      add(k, s, bytes * f, packets * f, delay, port_name);
+  AddressBlock& b = *p.block;
+  const auto now_s = static_cast<uint32_t>(now / 1'000'000'000);
+  if (p.crowded) {
+    if (b.crowded_until > now) {
+      return -1;
     }
+    p.crowded = false;
+  }
+  uint32_t i = p.naddr;
+  if (i == kAddressesPerPort) {
+    // Full: an address idle for a while gives way (its steps were handed over long ago);
+    // otherwise the port carries many addresses and none of them is local.
+    const uint32_t stale = static_cast<uint32_t>(kAddressStaleNs / 1'000'000'000);
+    for (i = 0; i < kAddressesPerPort && b.last_seen_s[i] + stale >= now_s; ++i) {
+    }
+    if (i == kAddressesPerPort) {
+      b.crowded_until = now + kCrowdedNs;
+      p.crowded = true;
+      p.naddr = 0;  // what its addresses gathered this period is dropped: they were peers
+      ++crowded_events_;
+      return -1;
+    }
+  } else {
+    ++p.naddr;
+  }
+  b.addr[i] = a;
+  b.last_seen_s[i] = now_s;
+  clearRing(b.ring[i]);
+  return static_cast<int>(i);
+}
+
+void CorrelatorShard::spill(int64_t step, double bytes, double packets, const SubjectKey& k,
+                            uint32_t port) {
+  StepAcc& a = out_.emplace_back();
+  a.subject = k;
+  a.step = step;
+  a.bytes = bytes;
+  a.packets = packets;
+  a.max_delay_ns = uint64_t{ports_[port].delay_ms} * 1'000'000;
+  a.port_name = k.kind == 1 ? names_[port] : 0;
+}
+
+template <class Key>
+inline void CorrelatorShard::addTo(Ring& ring, uint8_t dir, const Key& key, uint32_t port) {
+  for (const Piece& pc : pieces_) {
+    const size_t x = static_cast<size_t>(pc.step & 1);
+    int32_t& t = ring.tag[dir][x];
+    if (t == pc.tag) [[likely]] {
+      ring.bytes[dir][x] += pc.bytes;
+      ring.packets[dir][x] += pc.packets;
+      continue;
+    }
+    if (t != kNoTag && t > pc.tag) {  // older than the ring holds: straight out
+      spill(pc.step, pc.bytes, pc.packets, key(), port);
+      continue;
+    }
+    if (t != kNoTag) {
+      spill(epoch_ + t, ring.bytes[dir][x], ring.packets[dir][x], key(), port);
+    }
+    t = pc.tag;
+    ring.bytes[dir][x] = pc.bytes;
+    ring.packets[dir][x] = pc.packets;
   }
 }
 
@@ -149,8 +218,15 @@ void CorrelatorShard::onBatch(const sink::Batch& batch) {
     return;
   }
   const uint64_t now = batch.records.front().received_ns;
-  if (batch.snapshot != nullptr && batch.in_port != nullptr && !batch.snapshot->ports.empty()) {
-    const auto& ports = batch.snapshot->ports;
+  const inventory::Snapshot* snap = batch.in_port != nullptr ? batch.snapshot : nullptr;
+  if (snap != snap_ || (snap != nullptr && snap->generation != snap_generation_)) {
+    reset(snap);
+  }
+  if (epoch_ == INT64_MIN) {
+    // Ring tags count steps from here: 2^31 steps on (68 years of 1 s steps).
+    epoch_ = static_cast<int64_t>(now / step_ns_) - 1'000'000;
+  }
+  if (snap != nullptr && !ports_.empty()) {
     const uint64_t max_delay = max_delay_ns_;
     for (size_t i = 0; i < batch.records.size(); ++i) {
       const uint32_t in = batch.in_port[i];
@@ -163,24 +239,58 @@ void CorrelatorShard::onBatch(const sink::Batch& batch) {
       uint64_t t0 = std::max(r.first_ns, t1 > max_span_ns_ ? t1 - max_span_ns_ : 0);
       const uint64_t rx = r.received_ns;
       // Times from a clock far from ours (or none): count the flow when it arrived.
-      if (t1 == 0 || t0 > t1 || t1 > rx + 60'000'000'000ull || rx > t1 + 2 * max_delay) {
+      if (t1 == 0 || t0 > t1 || t1 > rx + 60'000'000'000ull || rx > t1 + 2 * max_delay || rx < t0) {
         t0 = t1 = rx;
       }
-      const uint64_t delay = rx > t0 ? rx - t0 : 0;
-      const double bytes = static_cast<double>(r.scaledBytes());
-      const double packets = static_cast<double>(r.scaledPackets());
-      if (in != UINT32_MAX) {
-        const uint32_t name = ports[in].name_id;
-        addSpread(portKey(name, 0), t0, t1, bytes, packets, delay, 0);
-        if (!r.src_addr.isZero()) {
-          addSpread(addrKey(r.src_addr, 1), t0, t1, bytes, packets, delay, name);
+      const auto delay_ms = static_cast<uint32_t>((rx - t0) / 1'000'000);
+      const int64_t s1 = stepOf(t1);
+      const int64_t s0 = t0 == t1 ? s1 : stepOf(t0);
+      const auto bytes = static_cast<double>(r.scaledBytes());
+      const auto packets = static_cast<double>(r.scaledPackets());
+      pieces_.clear();
+      if (s0 == s1) {
+        pieces_.push_back({s1, static_cast<int32_t>(s1 - epoch_), static_cast<float>(bytes),
+                           static_cast<float>(packets)});
+      } else {
+        const double inv = 1.0 / static_cast<double>(t1 - t0);
+        uint64_t lo = t0;
+        for (int64_t s = s0; s <= s1; ++s) {
+          const uint64_t hi = std::min<uint64_t>(t1, static_cast<uint64_t>(s + 1) * step_ns_);
+          const double f = static_cast<double>(hi - lo) * inv;
+          lo = hi;
+          if (f > 0) {
+            pieces_.push_back({s, static_cast<int32_t>(s - epoch_), static_cast<float>(bytes * f),
+                               static_cast<float>(packets * f)});
+          }
         }
       }
-      if (out != UINT32_MAX) {
-        const uint32_t name = ports[out].name_id;
-        addSpread(portKey(name, 1), t0, t1, bytes, packets, delay, 0);
-        if (!r.dst_addr.isZero()) {
-          addSpread(addrKey(r.dst_addr, 0), t0, t1, bytes, packets, delay, name);
+      // Port "in": entered the switch through it; the source address sent it ("out").
+      // Port "out": the switch sent it out of it; the destination address received it ("in").
+      for (uint8_t side = 0; side < 2; ++side) {
+        const uint32_t slot = side == 0 ? in : out;
+        if (slot >= ports_.size()) {
+          continue;
+        }
+        PortState& p = touch(slot);
+        p.delay_ms = std::max(p.delay_ms, delay_ms);
+        addTo(
+            p.ring, side,
+            [&] {
+              SubjectKey pk;
+              pk.lo = names_[slot];
+              pk.dir = side;
+              return pk;
+            },
+            slot);
+        const IpAddr& a = side == 0 ? r.src_addr : r.dst_addr;
+        if (a.isZero() || (p.crowded && p.block->crowded_until > rx)) {
+          continue;
+        }
+        const int k = findAddress(p, a, rx);
+        if (k >= 0) {
+          const auto adir = static_cast<uint8_t>(1 - side);
+          addTo(
+              p.block->ring[k], adir, [&] { return addrKey(a, adir); }, slot);
         }
       }
     }
@@ -191,19 +301,48 @@ void CorrelatorShard::onBatch(const sink::Batch& batch) {
   }
 }
 
+bool CorrelatorShard::flushRing(Ring& ring, const SubjectKey& key, uint32_t port) {
+  bool any = false;
+  for (uint8_t dir = 0; dir < 2; ++dir) {
+    SubjectKey k = key;
+    k.dir = dir;
+    for (size_t x = 0; x < 2; ++x) {
+      int32_t& t = ring.tag[dir][x];
+      if (t != kNoTag) {
+        spill(epoch_ + t, ring.bytes[dir][x], ring.packets[dir][x], k, port);
+        t = kNoTag;
+        any = true;
+      }
+    }
+  }
+  return any;
+}
+
 void CorrelatorShard::flush() {
-  if (used_ == 0) {
+  for (const uint32_t slot : touched_) {
+    PortState& p = ports_[slot];
+    SubjectKey pk;
+    pk.lo = names_[slot];
+    flushRing(p.ring, pk, slot);
+    if (p.block != nullptr) {
+      AddressBlock& b = *p.block;
+      const auto now_s = static_cast<uint32_t>(last_handover_ / 1'000'000'000);
+      for (uint32_t i = 0; i < p.naddr; ++i) {
+        if (flushRing(b.ring[i], addrKey(b.addr[i], 0), slot)) {
+          b.last_seen_s[i] = std::max(b.last_seen_s[i], now_s);
+        }
+      }
+    }
+    p.delay_ms = 0;
+    p.touched = false;
+  }
+  touched_.clear();
+  if (out_.empty()) {
     return;
   }
   std::vector<StepAcc> out;
-  out.reserve(used_);
-  for (StepAcc& e : table_) {
-    if (e.step != kEmpty) {
-      out.push_back(e);
-      e.step = kEmpty;
-    }
-  }
-  used_ = 0;
+  out.reserve(out_.size());
+  out.swap(out_);
   owner_.handover(std::move(out));
 }
 
@@ -214,7 +353,9 @@ struct Correlator::Subject {
   int64_t next_step = kEmpty;  // first step not evaluated yet
   std::vector<float> bytes;    // ring, by step % size
   std::vector<float> packets;
-  double delay_ns = 0;  // decaying max of the shards' delays
+  double delay_ns = 0;      // decaying max of the shards' delays (decayDelay())
+  uint64_t delay_pass = 0;  // the pass delay_ns was last decayed to
+  uint32_t due_index = 0;   // its entry in due_
   uint64_t last_data_ns = 0;
   uint32_t port_name = 0;  // address subjects: the port the address was last seen behind
   Detector det_bytes;
@@ -288,6 +429,7 @@ bool Correlator::reconfigure(const CorrelatorOptions& options) {
 
 void Correlator::handover(std::vector<StepAcc>&& accs) {
   handovers_.fetch_add(1, std::memory_order_relaxed);
+  handover_entries_.fetch_add(accs.size(), std::memory_order_relaxed);
   std::lock_guard lock(inbox_mu_);
   if (inbox_.size() >= 1024) {  // the control thread is stuck: drop rather than grow
     handover_drops_.fetch_add(accs.size(), std::memory_order_relaxed);
@@ -312,6 +454,9 @@ void Correlator::merge(const StepAcc& a, uint64_t now_ns) {
     s->packets.assign(ring, 0);
     s->next_step = a.step;
     (port ? ports_ : addresses_)++;
+    s->delay_pass = passes_;
+    s->due_index = static_cast<uint32_t>(due_.size());
+    due_.push_back({0, s.get()});
     it = subjects_.emplace(a.subject, std::move(s)).first;
   }
   Subject& s = *it->second;
@@ -339,8 +484,10 @@ void Correlator::merge(const StepAcc& a, uint64_t now_ns) {
   const size_t slot = static_cast<size_t>(a.step % ring);
   s.bytes[slot] += static_cast<float>(a.bytes);
   s.packets[slot] += static_cast<float>(a.packets);
+  decayDelay(s);
   s.delay_ns = std::max(s.delay_ns, static_cast<double>(a.max_delay_ns));
   s.due_ns = 0;  // re-check at the next pass (the delay may have grown, the step be new)
+  due_[s.due_index].due_ns = 0;
   s.last_data_ns = now_ns;
   if (a.port_name != 0) {
     s.port_name = a.port_name;
@@ -364,14 +511,13 @@ void Correlator::tick(uint64_t now_ns) {
   const uint64_t every =
       std::max(opts_.handover_ns, std::min<uint64_t>(opts_.step_ns / 8, 1'000'000'000));
   if (now_ns >= last_pass_ns_ + every || now_ns < last_pass_ns_) {
-    // The delay estimates decay by 1 % a pass (half-life ~70 passes: ~70 s at 10 s steps).
-    const double decay = 0.99;
     last_pass_ns_ = now_ns;
-    for (auto& [key, s] : subjects_) {
-      if (now_ns >= s->due_ns) {
-        evaluate(*s, now_ns);
+    ++passes_;
+    for (Due& d : due_) {
+      if (now_ns >= d.due_ns) {
+        evaluate(*d.subject, now_ns);
+        d.due_ns = d.subject->due_ns;
       }
-      s->delay_ns *= decay;
     }
   }
   if (now_ns - last_idle_sweep_ > 60'000'000'000ull) {
@@ -380,6 +526,10 @@ void Correlator::tick(uint64_t now_ns) {
       Subject& s = *it->second;
       if (!s.event && s.last_data_ns + opts_.idle_drop_ns < now_ns) {
         (s.key.kind == 0 ? ports_ : addresses_)--;
+        const uint32_t i = s.due_index;  // swap-remove its due_ entry
+        due_[i] = due_.back();
+        due_[i].subject->due_index = i;
+        due_.pop_back();
         it = subjects_.erase(it);
       } else {
         ++it;
@@ -388,7 +538,17 @@ void Correlator::tick(uint64_t now_ns) {
   }
 }
 
+// The delay estimates decay by 1 % a pass (half-life ~70 passes: ~70 s at 10 s steps), applied
+// when the subject is next looked at rather than to every subject at every pass.
+void Correlator::decayDelay(Subject& s) const {
+  if (s.delay_pass != passes_) {
+    s.delay_ns *= std::pow(0.99, static_cast<double>(passes_ - s.delay_pass));
+    s.delay_pass = passes_;
+  }
+}
+
 void Correlator::evaluate(Subject& s, uint64_t now_ns) {
+  decayDelay(s);
   const uint64_t step = opts_.step_ns;
   const double delay = std::min(s.delay_ns, static_cast<double>(opts_.max_delay_ns));
   // A margin over the observed delay for the jitter of exports: a quarter step, at most 1 s.
@@ -574,6 +734,7 @@ nlohmann::json Correlator::status() const {
           {"events_ended", ended_},
           {"ongoing", ongoing},
           {"handovers", handovers_.load(std::memory_order_relaxed)},
+          {"handover_entries", handover_entries_.load(std::memory_order_relaxed)},
           {"memory_bytes", subjects_.size() * per},
           {"step_ms", opts_.step_ns / 1'000'000},
           {"ring_steps", ring}};

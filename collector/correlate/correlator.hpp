@@ -3,15 +3,18 @@
 // explained with the inventory (collector/correlate/detector.hpp is the per-series algorithm).
 //
 //   receive shards: CorrelatorShard (a FlowSink)       control-plane thread: Correlator
-//   per record: up to 4 subjects x the steps the  -->  every 250 ms: merge the shards' maps into
-//   flow spans, added into a small flat map,           per-subject rings of steps; close steps
-//   handed over every 250 ms (one mutex op)            whose data is in; feed the Detectors;
-//                                                      start / end events; explain them
+//   per record: up to 4 subjects x the steps the  -->  every hand-over: merge the shards' sums
+//   flow spans, added into per-port arrays (no         into per-subject rings of steps; close
+//   hashing), handed over every 250 ms - 1 s           steps whose data is in; feed the
+//   (one mutex op)                                     Detectors; start / end events; explain
 //
 // Subjects. Each inventory port in each direction ("in": traffic that entered the switch through
 // the port, the flow's input interface; "out": traffic the switch sent out of it), and each
-// address behind a port ("out": sent by the address, i.e. the source of a flow entering through
-// its port; "in": received by it). Metrics: bytes/s and packets/s, scaled by the sampling rate.
+// local address: an address behind a port ("out": sent by the address, i.e. the source of a flow
+// entering through its port; "in": received by it, the destination of a flow leaving through
+// it) on a port with at most CorrelatorShard::kAddressesPerPort addresses (a VM's port). The
+// addresses an uplink carries are the peers of the local ones, not subjects. Metrics: bytes/s
+// and packets/s, scaled by the sampling rate.
 //
 // Time. A flow counts at its own time: its counters are spread evenly over the steps between its
 // first and last packet (over at most the last max_span of it, so that exporters reporting
@@ -30,7 +33,8 @@
 // Bounded: at most 2 x max_ports port series and 2 x max_addresses address series (both
 // directions together; others are counted in status "subjects_refused"); subjects idle for an
 // hour are dropped.
-// Memory: ~(200 + 8 x ring) bytes a subject (ring = steps kept, see ringSteps()).
+// Memory: ~(200 + 8 x ring) bytes a subject (ring = steps kept, see ringSteps()); each shard
+// 64 bytes a port, plus ~880 bytes for each port that has seen an address.
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -96,23 +100,86 @@ struct StepAcc {
 class Correlator;
 
 // The receive-shard part: a FlowSink. Only its shard's thread calls it.
+//
+// Per record it touches no hash table: port subjects live in an array indexed by the snapshot's
+// port slot (two steps per direction, the step being filled and the one before), and the
+// addresses behind a port in a small block of that port (at most kAddressesPerPort, compared
+// in place). A port that carries more addresses than that (an uplink, a trunk, a routing VM) is
+// "crowded" for kCrowdedNs: its addresses are not subjects (they are the peers of local
+// addresses, not local ones) and cost one comparison a flow. Accumulations leave the shard as
+// StepAcc entries: all of them every handover_ns, and one whenever a step replaces an older one
+// in a port's two-step ring (or a flow adds to a step older than the ring holds).
 class CorrelatorShard : public sink::FlowSink {
  public:
+  static constexpr size_t kAddressesPerPort = 12;
+  static constexpr uint64_t kCrowdedNs = 600'000'000'000;      // 10 min
+  static constexpr uint64_t kAddressStaleNs = 60'000'000'000;  // an idle address gives way
+
   explicit CorrelatorShard(Correlator& owner);
   ~CorrelatorShard() override;
   void onBatch(const sink::Batch& batch) override;
-  // Hands the accumulated map over now (tests; the shard does so itself every handover_ns).
+  // Hands the accumulated state over now (tests; the shard does so itself every handover_ns).
   void flush();
+  // Ports whose addresses were found crowded (an uplink...) since the start.
+  uint64_t crowdedEvents() const { return crowded_events_; }
 
  private:
-  void add(const SubjectKey& k, int64_t step, double bytes, double packets, uint64_t delay,
-           uint32_t port_name);
-  void addSpread(const SubjectKey& k, uint64_t t0, uint64_t t1, double bytes, double packets,
-                 uint64_t delay, uint32_t port_name);
+  // Two steps of one subject (both directions): the ring of step & 1. Tags are steps relative to
+  // epoch_ (kNoTag: empty). Floats: a hand-over period's sum, sent on as doubles.
+  struct Ring {
+    int32_t tag[2][2];  // [dir][step & 1]
+    float bytes[2][2];
+    float packets[2][2];
+  };
+  struct AddressBlock {
+    IpAddr addr[kAddressesPerPort];
+    Ring ring[kAddressesPerPort];
+    uint32_t last_seen_s[kAddressesPerPort];  // updated at hand-over
+    uint64_t crowded_until = 0;
+  };
+  // One cache line a port: its own ring, and what the hot path needs of its addresses.
+  struct alignas(64) PortState {
+    Ring ring;
+    uint32_t delay_ms = 0;          // the largest this hand-over period
+    AddressBlock* block = nullptr;  // once it has seen an address
+    uint8_t naddr = 0;
+    bool touched = false;
+    bool crowded = false;
+  };
+  void reset(const inventory::Snapshot* snap);
+  PortState& touch(uint32_t slot);
+  int findAddress(PortState& p, const IpAddr& a, uint64_t now);
+  [[gnu::noinline]] int addAddress(PortState& p, const IpAddr& a, uint64_t now);
+  // One flow's share of one step.
+  struct Piece {
+    int64_t step;
+    int32_t tag;
+    float bytes;
+    float packets;
+  };
+  // Adds the current flow's pieces to one subject's ring; `key` makes its SubjectKey, needed only
+  // when an entry leaves the ring.
+  template <class Key>
+  void addTo(Ring& ring, uint8_t dir, const Key& key, uint32_t port);
+  [[gnu::noinline]] void spill(int64_t step, double bytes, double packets, const SubjectKey& k,
+                               uint32_t port);
+  bool flushRing(Ring& ring, const SubjectKey& k, uint32_t port);  // true: it held data
+  int64_t stepOf(uint64_t t);
+
   Correlator& owner_;
-  std::vector<StepAcc> table_;  // open addressing, power of two
-  size_t used_ = 0;
+  const inventory::Snapshot* snap_ = nullptr;  // identity only (never dereferenced later)
+  uint64_t snap_generation_ = 0;
+  std::vector<PortState> ports_;  // by snapshot slot
+  std::vector<uint32_t> names_;   // by snapshot slot: NameTable ids (read at hand-over)
+  std::vector<std::unique_ptr<AddressBlock>> blocks_;
+  std::vector<uint32_t> touched_;
+  std::vector<StepAcc> out_;
+  std::vector<Piece> pieces_;  // the current flow's steps
   uint64_t last_handover_ = 0;
+  int64_t epoch_ = INT64_MIN;     // ring tags are steps - epoch_
+  int64_t cur_step_ = INT64_MIN;  // the newest step seen, and its start
+  uint64_t cur_start_ = 0;
+  uint64_t crowded_events_ = 0;
   // Copied at construction: reconfigure() never changes these (the shards run on other threads).
   uint64_t step_ns_;
   uint64_t max_span_ns_;
@@ -203,8 +270,17 @@ class Correlator {
   uint64_t ended_ = 0;
   uint64_t last_idle_sweep_ = 0;
   uint64_t last_pass_ns_ = 0;  // the last pass over every subject (tick())
+  uint64_t passes_ = 0;
+  // When each subject's next step falls due, contiguous: a pass reads this, not the subjects.
+  struct Due {
+    uint64_t due_ns;
+    Subject* subject;
+  };
+  std::vector<Due> due_;
+  void decayDelay(Subject& s) const;
   std::atomic<uint64_t> handovers_{0};
-  std::atomic<uint64_t> handover_drops_{0};  // accumulations dropped: the inbox was full
+  std::atomic<uint64_t> handover_entries_{0};  // StepAcc entries handed over
+  std::atomic<uint64_t> handover_drops_{0};    // accumulations dropped: the inbox was full
 };
 
 }  // namespace nc::correlate

@@ -85,6 +85,9 @@ correlate::CorrelatorOptions toCorrelatorOptions(const config::CorrelationConfig
   // Flows may take up to the active timeout (plus export delays) to arrive.
   o.max_delay_ns =
       std::max<uint64_t>(60'000'000'000ull, uint64_t{c.active_timeout} * 2'000'000'000ull);
+  // Shards hand their sums over a tenth of a step at a time (250 ms to 1 s): the merge costs the
+  // control thread a hash lookup per subject and period, and the delay adds to the settle time.
+  o.handover_ns = std::clamp<uint64_t>(o.step_ns / 10, 250'000'000, 1'000'000'000);
   return o;
 }
 

@@ -46,18 +46,19 @@ struct IpAddr {
     return (uint32_t{bytes[12]} << 24) | (uint32_t{bytes[13]} << 16) | (uint32_t{bytes[14]} << 8) |
            bytes[15];
   }
-  bool isZero() const {
-    for (uint8_t b : bytes) {
-      if (b != 0) {
-        return false;
-      }
-    }
-    return true;
+  // Two 64-bit halves (the hot paths compare addresses as these, not with memcmp).
+  uint64_t half(size_t i) const {
+    uint64_t h;
+    std::memcpy(&h, bytes.data() + 8 * i, 8);
+    return h;
   }
+  bool isZero() const { return (half(0) | half(1)) == 0; }
   // "192.0.2.1" or "2001:db8::1"; "" parses to nothing.
   std::string toString() const;
   static bool parse(std::string_view text, IpAddr& out);
-  friend bool operator==(const IpAddr&, const IpAddr&) = default;
+  friend bool operator==(const IpAddr& a, const IpAddr& b) {
+    return ((a.half(0) ^ b.half(0)) | (a.half(1) ^ b.half(1))) == 0;
+  }
   friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
 };
 

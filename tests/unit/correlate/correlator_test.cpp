@@ -533,6 +533,41 @@ TEST(Correlator, AddressSubjectsAreCapped) {
   EXPECT_EQ(h.subjects("ports"), 2u);
 }
 
+// An uplink carries the peers of local addresses: once a port has seen more addresses than a
+// port block holds, its addresses are not subjects; the local side (cp-a's) still is.
+TEST(Correlator, CrowdedPortAddressesAreNotSubjects) {
+  Harness h;
+  h.run(kS0, kS0 + 3, [](int64_t s) {
+    std::vector<Flow> f;
+    for (int i = 0; i < 100; ++i) {
+      f.push_back(inStep("cp-c", "cp-a", "192.0.2." + std::to_string(i + 1), "10.1.0.1", s,
+                         kBaseBytes, kBasePackets));
+    }
+    return f;
+  });
+  EXPECT_EQ(h.subjects("addresses"), 1u);  // 10.1.0.1 in
+  EXPECT_EQ(h.subjects("ports"), 2u);      // cp-c in, cp-a out
+  EXPECT_EQ(h.shard_->crowdedEvents(), 1u);
+  std::printf("[correlator] 100 peers through one port: %llu address subjects, crowded %llu\n",
+              static_cast<unsigned long long>(h.subjects("addresses")),
+              static_cast<unsigned long long>(h.shard_->crowdedEvents()));
+}
+
+// A VM that renumbers over time is not an uplink: addresses idle for a minute give way.
+TEST(Correlator, IdleAddressesGiveWayToNewOnes) {
+  Harness h;
+  const size_t n = CorrelatorShard::kAddressesPerPort + 4;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t s = kS0 + static_cast<int64_t>(i) * 7;  // 70 s apart
+    h.run(s, s + 1, [i](int64_t st) {
+      return std::vector<Flow>{inStep("cp-a", "cp-b", "10.3.0." + std::to_string(i + 1), "10.1.0.2",
+                                      st, kBaseBytes, kBasePackets)};
+    });
+  }
+  EXPECT_EQ(h.shard_->crowdedEvents(), 0u);
+  EXPECT_EQ(h.subjects("addresses"), n + 1);  // every source ("out") and 10.1.0.2 ("in")
+}
+
 TEST(Correlator, SteadyTrafficStartsNothing) {
   Harness h;
   std::mt19937 rng(7);
