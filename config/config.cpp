@@ -7,10 +7,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "collector/query/filter.hpp"
+#include "collector/query/query.hpp"
 #include "common/units.hpp"
 
 namespace nc::config {
@@ -35,6 +38,17 @@ class Reader {
     e.path = path;
     e.message = std::move(message);
     errors_.push_back(std::move(e));
+  }
+
+  size_t errorCount() const { return errors_.size(); }
+
+  // An error `column_offset` characters right of `at` (a position inside a scalar).
+  void errorAt(const YAML::Node& at, const std::string& path, std::string message,
+               int column_offset) {
+    error(at, path, std::move(message));
+    if (errors_.back().line > 0) {
+      errors_.back().column += column_offset;
+    }
   }
 
   // True when `n` is a map (or null/absent = empty map). Reports keys not in `allowed`.
@@ -602,10 +616,85 @@ void readBridges(Reader& r, const YAML::Node& root, std::vector<BridgeRule>& out
   });
 }
 
-void readProfiles(Reader& r, const YAML::Node& root, std::vector<Profile>& out) {
-  r.list(root, "profiles", "", [&](const YAML::Node& n, const std::string& p) {
-    Profile prof;
-    if (!r.map(n, p, {"name", "channels"})) {
+// A profile's start or end: an absolute time (RFC 3339, "YYYY-MM-DD[ HH:MM[:SS]]", "@UNIX");
+// relative forms would move at every reload.
+void readProfileTime(Reader& r, const YAML::Node& n, std::string_view key, const std::string& path,
+                     uint64_t& out) {
+  YAML::Node t = n[std::string(key)];
+  std::string p;
+  if (!r.present(t, key, path, p)) {
+    return;
+  }
+  const std::string& s = t.Scalar();
+  uint64_t v = 0;
+  std::string why;
+  if (s.empty() || s == "now" || s[0] == '-' || !query::parseTimeSpec(s, 0, v, &why)) {
+    r.error(t, p,
+            fmt::format("must be an absolute time such as \"2026-11-01T00:00:00Z\" or "
+                        "\"2026-11-01 08:00\" (got '{}')",
+                        s));
+    return;
+  }
+  out = v;
+}
+
+// The YAML node a definition error's path ("channels[2].sources[1]") points at.
+YAML::Node nodeAt(const YAML::Node& prof, const std::string& def_path) {
+  // Node::operator= would assign through to the tree: rebind with reset() instead.
+  YAML::Node n;
+  n.reset(prof);
+  size_t at = 0;
+  while (at < def_path.size() && n.IsDefined()) {
+    size_t dot = def_path.find('.', at);
+    std::string part = def_path.substr(at, dot == std::string::npos ? std::string::npos : dot - at);
+    at = dot == std::string::npos ? def_path.size() : dot + 1;
+    const size_t br = part.find('[');
+    YAML::Node next = n.IsMap() ? n[part.substr(0, br)] : YAML::Node();
+    if (!next.IsDefined()) {
+      return n;
+    }
+    n.reset(next);
+    if (br != std::string::npos) {
+      const size_t i = std::stoul(part.substr(br + 1));
+      if (!n.IsSequence() || i >= n.size()) {
+        return n;
+      }
+      n.reset(n[i]);
+    }
+  }
+  return n;
+}
+
+void readChannel(Reader& r, const YAML::Node& c, const std::string& cp, profile::ChannelDef& ch) {
+  if (!r.map(c, cp, {"name", "filter", "colour", "sign", "order", "sources"})) {
+    r.error(c, cp, "must be a mapping with 'name' and 'filter'");
+    return;
+  }
+  r.string(c, "name", cp, ch.name);
+  r.string(c, "filter", cp, ch.filter);
+  r.string(c, "colour", cp, ch.colour);
+  std::string sign = "+";
+  r.string(c, "sign", cp, sign);
+  if (sign == "+" || sign == "-") {
+    ch.sign = sign[0];
+  } else {
+    r.error(c["sign"], cp + ".sign", fmt::format("must be '+' or '-' (got '{}')", sign));
+  }
+  r.uint(c, "order", cp, ch.order, 0, profile::kMaxChannelsPerProfile);
+  r.stringList(c, "sources", cp, ch.sources);
+  if (ch.name.empty()) {
+    r.error(c, cp + ".name", "is required");
+  }
+}
+
+void readDeclared(Reader& r, const YAML::Node& parent, std::string_view key,
+                  const std::string& path, std::vector<profile::ProfileDef>& out) {
+  const uint64_t now = static_cast<uint64_t>(std::time(nullptr)) * 1'000'000'000ull;
+  r.list(parent, key, path, [&](const YAML::Node& n, const std::string& p) {
+    profile::ProfileDef prof;
+    if (!r.map(n, p,
+               {"name", "group", "description", "type", "start", "end", "expire", "maxsize",
+                "channels"})) {
       r.error(n, p, "must be a mapping with 'name' and 'channels'");
       return;
     }
@@ -613,19 +702,46 @@ void readProfiles(Reader& r, const YAML::Node& root, std::vector<Profile>& out) 
     if (prof.name.empty()) {
       r.error(n, p + ".name", "is required");
     }
+    r.string(n, "group", p, prof.group);
+    if (prof.group.empty()) {
+      prof.group = ".";
+    }
+    r.string(n, "description", p, prof.description);
+    std::string type = "continuous";
+    r.string(n, "type", p, type);
+    if (!profile::parseProfileType(type, prof.type)) {
+      r.error(n["type"], p + ".type",
+              fmt::format("must be continuous, history or shadow (got '{}')", type));
+    }
+    readProfileTime(r, n, "start", p, prof.start_ns);
+    readProfileTime(r, n, "end", p, prof.end_ns);
+    r.duration(n, "expire", p, prof.expire_ms, 0, 100ull * 365 * 86400 * 1000);
+    r.size(n, "maxsize", p, prof.maxsize, 0, UINT64_MAX);
+    const size_t before = r.errorCount();
     r.list(n, "channels", p, [&](const YAML::Node& c, const std::string& cp) {
-      Channel ch;
-      if (!r.map(c, cp, {"name", "filter"})) {
-        r.error(c, cp, "must be a mapping with 'name' and 'filter'");
-        return;
-      }
-      r.string(c, "name", cp, ch.name);
-      r.string(c, "filter", cp, ch.filter);
-      if (ch.name.empty()) {
-        r.error(c, cp + ".name", "is required");
-      }
+      profile::ChannelDef ch;
+      readChannel(r, c, cp, ch);
       prof.channels.push_back(ch);
     });
+    // The profile module's rules (names, colours, filters, sources, type and times), reported at
+    // the key they concern; only when reading found nothing (no second report of one problem).
+    if (r.errorCount() == before && !prof.name.empty()) {
+      for (const profile::DefError& e : profile::validate(prof, now)) {
+        YAML::Node at = nodeAt(n, e.path);
+        if (e.is_filter) {
+          // Point at the character the filter compiler points at (one line, plain or quoted).
+          query::FilterError fe;
+          const std::string& text = at.Scalar();
+          query::Filter::compile(text, &fe);
+          r.errorAt(at, p + "." + e.path, fmt::format("bad filter: {} (in '{}')", fe.message, text),
+                    text.find('\n') == std::string::npos
+                        ? static_cast<int>(fe.offset) + (at.Tag() == "!" ? 1 : 0)
+                        : 0);
+        } else {
+          r.error(at, p + "." + e.path, e.message);
+        }
+      }
+    }
     for (const auto& other : out) {
       if (other.name == prof.name) {
         r.error(n["name"], p + ".name", fmt::format("duplicate profile name '{}'", prof.name));
@@ -633,6 +749,38 @@ void readProfiles(Reader& r, const YAML::Node& root, std::vector<Profile>& out) 
     }
     out.push_back(std::move(prof));
   });
+}
+
+// `profiles:` is a mapping {path, step, delay, max_span, declared: [...]}; a bare list is read as
+// the declared profiles (the shape of earlier versions).
+void readProfiles(Reader& r, const YAML::Node& root, ProfilesConfig& out) {
+  YAML::Node n = root["profiles"];
+  if (!n.IsDefined() || n.IsNull()) {
+    return;
+  }
+  if (n.IsSequence()) {
+    readDeclared(r, root, "profiles", "", out.declared);
+    return;
+  }
+  const std::string path = "profiles";
+  if (!r.map(n, path, {"path", "step", "delay", "max_span", "declared"})) {
+    return;
+  }
+  r.string(n, "path", path, out.path);
+  if (out.path.empty()) {
+    r.error(n["path"], "profiles.path", "must not be empty");
+  }
+  r.duration(n, "step", path, out.step_ms, 1000, 3600 * 1000);
+  if (out.step_ms % 1000 != 0) {
+    r.error(n["step"], "profiles.step", "must be whole seconds");
+  }
+  r.duration(n, "delay", path, out.delay_ms, 0, 3600 * 1000);
+  r.duration(n, "max_span", path, out.max_span_ms, 0, 24 * 3600 * 1000);
+  readDeclared(r, n, "declared", path, out.declared);
+  if (out.declared.size() > profile::kMaxProfiles) {
+    r.error(n["declared"], "profiles.declared",
+            fmt::format("at most {} profiles", profile::kMaxProfiles));
+  }
 }
 
 void readTop(Reader& r, const YAML::Node& root, Config& c) {
@@ -683,12 +831,17 @@ void readTop(Reader& r, const YAML::Node& root, Config& c) {
     }
   }
   YAML::Node http = root["http"];
-  if (r.map(http, "http", {"enabled", "listen"})) {
+  if (r.map(http, "http", {"enabled", "listen", "token", "token_file"})) {
     r.boolean(http, "enabled", "http", c.http.enabled);
     r.string(http, "listen", "http", c.http.listen);
+    r.string(http, "token", "http", c.http.token);
+    r.string(http, "token_file", "http", c.http.token_file);
     std::string why;
     if (!validHostPort(c.http.listen, &why)) {
       r.error(http["listen"], "http.listen", why);
+    }
+    if (!c.http.token.empty() && !c.http.token_file.empty()) {
+      r.error(http["token_file"], "http.token_file", "give either token or token_file, not both");
     }
   }
   YAML::Node lg = root["log"];
@@ -877,17 +1030,48 @@ std::string dump(const Config& c) {
   }
   out << YAML::EndSeq;
 
-  out << YAML::Key << "profiles" << YAML::Value << YAML::BeginSeq;
-  for (const auto& p : c.profiles) {
-    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "channels"
-        << YAML::Value << YAML::BeginSeq;
-    for (const auto& ch : p.channels) {
-      out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << ch.name
-          << YAML::Key << "filter" << YAML::Value << ch.filter << YAML::EndMap;
+  {
+    const auto& pc = c.profiles;
+    out << YAML::Key << "profiles" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "path" << YAML::Value << pc.path;
+    out << YAML::Key << "step" << YAML::Value << units::formatDurationMs(pc.step_ms);
+    out << YAML::Key << "delay" << YAML::Value << units::formatDurationMs(pc.delay_ms);
+    out << YAML::Key << "max_span" << YAML::Value << units::formatDurationMs(pc.max_span_ms);
+    out << YAML::Key << "declared" << YAML::Value << YAML::BeginSeq;
+    for (const auto& p : pc.declared) {
+      out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name;
+      out << YAML::Key << "group" << YAML::Value << p.group;
+      if (!p.description.empty()) {
+        out << YAML::Key << "description" << YAML::Value << p.description;
+      }
+      out << YAML::Key << "type" << YAML::Value << std::string(profile::toString(p.type));
+      if (p.start_ns != 0) {
+        out << YAML::Key << "start" << YAML::Value
+            << fmt::format("@{}", p.start_ns / 1'000'000'000);
+      }
+      if (p.end_ns != 0) {
+        out << YAML::Key << "end" << YAML::Value << fmt::format("@{}", p.end_ns / 1'000'000'000);
+      }
+      out << YAML::Key << "expire" << YAML::Value << units::formatDurationMs(p.expire_ms);
+      out << YAML::Key << "maxsize" << YAML::Value << p.maxsize;
+      out << YAML::Key << "channels" << YAML::Value << YAML::BeginSeq;
+      for (const auto& ch : p.channels) {
+        out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << ch.name
+            << YAML::Key << "filter" << YAML::Value << ch.filter;
+        if (!ch.colour.empty()) {
+          out << YAML::Key << "colour" << YAML::Value << YAML::DoubleQuoted << ch.colour;
+        }
+        out << YAML::Key << "sign" << YAML::Value << YAML::DoubleQuoted << std::string(1, ch.sign)
+            << YAML::Key << "order" << YAML::Value << ch.order;
+        if (!ch.sources.empty()) {
+          out << YAML::Key << "sources" << YAML::Value << YAML::Flow << ch.sources;
+        }
+        out << YAML::EndMap;
+      }
+      out << YAML::EndSeq << YAML::EndMap;
     }
     out << YAML::EndSeq << YAML::EndMap;
   }
-  out << YAML::EndSeq;
 
   {
     const auto& k = c.correlation;
@@ -908,8 +1092,10 @@ std::string dump(const Config& c) {
   out << YAML::Key << "control" << YAML::Value << YAML::BeginMap << YAML::Key << "socket"
       << YAML::Value << c.control.socket << YAML::EndMap;
   out << YAML::Key << "http" << YAML::Value << YAML::BeginMap << YAML::Key << "enabled"
-      << YAML::Value << c.http.enabled << YAML::Key << "listen" << YAML::Value << c.http.listen
-      << YAML::EndMap;
+      << YAML::Value << c.http.enabled << YAML::Key << "listen" << YAML::Value << c.http.listen;
+  // The token itself is a secret: the dump only says whether one is set.
+  out << YAML::Key << "token" << YAML::Value << (c.http.token.empty() ? "" : "(set)");
+  out << YAML::Key << "token_file" << YAML::Value << c.http.token_file << YAML::EndMap;
   out << YAML::Key << "log" << YAML::Value << YAML::BeginMap << YAML::Key << "level" << YAML::Value
       << c.log.level << YAML::EndMap;
   out << YAML::EndMap;

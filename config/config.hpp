@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "collector/profile/definition.hpp"
+
 namespace nc::config {
 
 struct ListenAddr {
@@ -104,16 +106,16 @@ struct BridgeRule {
   bool operator==(const BridgeRule&) const = default;
 };
 
-struct Channel {
-  std::string name;
-  std::string filter = "any";
-  bool operator==(const Channel&) const = default;
-};
-
-struct Profile {
-  std::string name;
-  std::vector<Channel> channels;
-  bool operator==(const Profile&) const = default;
+// nfsen-style profiles of channels kept as RRD time series (docs/config.md, collector/profile/).
+// The declared profiles are typed and validated here with the same rules as the runtime ones
+// (collector/profile/definition.hpp).
+struct ProfilesConfig {
+  std::string path = "/var/lib/net-collector/profiles";  // RRD files and runtime profiles
+  uint64_t step_ms = 10 * 1000;                          // RRD step (whole seconds)
+  uint64_t delay_ms = 8 * 1000;      // a step is written this long after it ends
+  uint64_t max_span_ms = 20 * 1000;  // a flow counts over at most its last max_span
+  std::vector<profile::ProfileDef> declared;
+  bool operator==(const ProfilesConfig&) const = default;
 };
 
 // Traffic-spike detection on this host's Open vSwitch ports and addresses (docs/config.md).
@@ -141,6 +143,8 @@ struct ControlConfig {
 struct HttpConfig {
   bool enabled = false;
   std::string listen = "127.0.0.1:8080";
+  std::string token;       // "" = read-only (GET/HEAD only)
+  std::string token_file;  // read at start instead of `token`
   bool operator==(const HttpConfig&) const = default;
 };
 
@@ -154,7 +158,7 @@ struct Config {
   StoreConfig store;
   OvsdbConfig ovsdb;
   std::vector<BridgeRule> bridges;
-  std::vector<Profile> profiles;
+  ProfilesConfig profiles;
   CorrelationConfig correlation;
   ControlConfig control;
   HttpConfig http;

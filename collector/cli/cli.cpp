@@ -19,6 +19,8 @@
 #include "collector/control/control.hpp"
 #include "collector/events/events.hpp"
 #include "collector/gen/gen.hpp"
+#include "collector/ingest/ingest.hpp"
+#include "collector/metrics/json.hpp"
 #include "collector/query/filter.hpp"
 #include "collector/query/input.hpp"
 #include "collector/query/query.hpp"
@@ -52,6 +54,30 @@ std::string controlSocket(const Common& c) {
   return kDefaultSocket;
 }
 
+// "<title>1200 datagrams, 0 of them by UDP GRO, 1.2 MiB of UDP payload, ..." for every counter
+// of `list` (a stats struct's kMetrics) read from the JSON object `in`, wrapped at 100 columns.
+template <size_t N>
+void printCounters(std::ostream& out, std::string_view title, const nlohmann::json& in,
+                   const std::array<metrics::MetricInfo, N>& list) {
+  std::string line(title);
+  const std::string indent(title.size(), ' ');
+  bool first = true;
+  for (const auto& m : list) {
+    const uint64_t v = metrics::counterValue(in, m);
+    std::string part = fmt::format(
+        "{} {}", m.unit == metrics::Unit::kBytes ? units::formatBytes(v) : std::to_string(v),
+        m.column.empty() ? m.key : m.column);
+    if (!first && line.size() + part.size() + 2 > 100) {
+      out << line << ",\n";
+      line = indent + part;
+    } else {
+      line += (first ? "" : ", ") + part;
+    }
+    first = false;
+  }
+  out << line << "\n";
+}
+
 int cmdStatus(const Common& c, bool json) {
   std::string sock = controlSocket(c);
   auto ans = control::request(sock, {{"cmd", "status"}});
@@ -79,17 +105,10 @@ int cmdStatus(const Common& c, bool json) {
   }
   std::cout << "\n";
   const auto& in = r["ingest"];
-  auto num = [&](const char* k) { return in.value(k, uint64_t{0}); };
-  std::cout << fmt::format(
-      "ingest:   {} datagrams ({}), {} records, {} counter samples; now {} datagrams/s, {} "
-      "records/s\n",
-      num("datagrams"), units::formatBytes(num("bytes")), num("records"), num("counter_samples"),
-      units::formatCount(in.value("datagrams_per_s", 0.0)),
-      units::formatCount(in.value("records_per_s", 0.0)));
-  std::cout << fmt::format(
-      "drops:    {} decode errors, {} kernel (socket buffer full), {} denied (allow-list), {} "
-      "truncated\n",
-      num("decode_errors"), num("kernel_drops"), num("denied"), num("truncated"));
+  printCounters(std::cout, "ingest:   ", in, ingest::ShardStats::kMetrics);
+  std::cout << fmt::format("          now {} datagrams/s, {} records/s\n",
+                           units::formatCount(in.value("datagrams_per_s", 0.0)),
+                           units::formatCount(in.value("records_per_s", 0.0)));
   const auto& st = r["store"];
   if (st.is_object() && st.value("enabled", false)) {
     auto sn = [&](const char* k) { return st.value(k, uint64_t{0}); };
@@ -155,25 +174,31 @@ int cmdStatus(const Common& c, bool json) {
     }
   }
   if (!r["exporters"].empty()) {
+    // Identity columns, then every ExporterStats counter that has a CLI column (in list order).
+    std::vector<std::string> header = {"exporter", "protocol", "kind"};
+    std::vector<bool> numeric = {false, false, false};
+    for (const auto& m : decode::ExporterStats::kMetrics) {
+      if (!m.column.empty()) {
+        header.emplace_back(m.column);
+        numeric.push_back(true);
+      }
+    }
+    header.emplace_back("last_seen");
+    numeric.push_back(false);
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : r["exporters"]) {
-      uint64_t errors = 0;
-      for (const auto& [k, v] : e["errors"].items()) {
-        errors += v.get<uint64_t>();
+      std::vector<std::string> row = {e.value("exporter", ""), e.value("protocol", ""),
+                                      e.value("flavor", "")};
+      for (const auto& m : decode::ExporterStats::kMetrics) {
+        if (!m.column.empty()) {
+          row.push_back(std::to_string(metrics::counterValue(e, m)));
+        }
       }
-      rows.push_back({e.value("exporter", ""), e.value("protocol", ""), e.value("flavor", ""),
-                      std::to_string(e.value("datagrams", uint64_t{0})),
-                      std::to_string(e.value("records", uint64_t{0})),
-                      std::to_string(e.value("lost_datagrams", uint64_t{0})),
-                      std::to_string(e.value("lost_records", uint64_t{0})),
-                      std::to_string(e.value("sampler_drops", uint64_t{0})), std::to_string(errors),
-                      std::to_string(e.value("templates_known", 0)), e.value("last_seen", "")});
+      row.push_back(e.value("last_seen", ""));
+      rows.push_back(std::move(row));
     }
     std::cout << "\n";
-    printTable(std::cout,
-               {"exporter", "protocol", "kind", "datagrams", "records", "lost_dgrams",
-                "lost_records", "agent_drops", "errors", "templates", "last_seen"},
-               rows, {false, false, false, true, true, true, true, true, true, true, false});
+    printTable(std::cout, header, rows, numeric);
   }
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <thread>
@@ -22,7 +23,10 @@
 #include "collector/daemon/event_hub.hpp"
 #include "collector/daemon/interfaces.hpp"
 #include "collector/daemon/recent.hpp"
+#include "collector/http/http.hpp"
 #include "collector/ingest/ingest.hpp"
+#include "collector/metrics/json.hpp"
+#include "collector/metrics/metrics.hpp"
 #include "collector/record/fields.hpp"
 #include "collector/sink/sink.hpp"
 #include "collector/store/store.hpp"
@@ -185,29 +189,15 @@ decode::ExporterConfig toDecoderConfig(const config::ExporterOverride& o) {
   return c;
 }
 
+// The counters come from ExporterStats' one list (NC_EXPORTER_STATS), the identity by hand.
 nlohmann::json exporterJson(const decode::ExporterStats& e) {
-  nlohmann::json errors = nlohmann::json::object();
-  for (size_t i = 1; i < e.errors.size(); ++i) {
-    if (e.errors[i] != 0) {
-      errors[std::string(decode::toString(static_cast<decode::DecodeError>(i)))] = e.errors[i];
-    }
-  }
-  return {{"exporter", e.exporter.toString()},
-          {"protocol", std::string(toString(e.last_proto))},
-          {"flavor", std::string(decode::toString(e.flavor))},
-          {"datagrams", e.datagrams},
-          {"bytes", e.bytes},
-          {"records", e.flow_records},
-          {"options_records", e.options_records},
-          {"counter_samples", e.counter_samples},
-          {"templates_known", e.templates_known},
-          {"lost_datagrams", e.lost_datagrams},
-          {"lost_records", e.lost_records},
-          {"sequence_resets", e.sequence_resets},
-          {"sampler_drops", e.sampler_drops},
-          {"errors", errors},
-          {"first_seen", formatTime(e.first_seen_ns)},
-          {"last_seen", formatTime(e.last_seen_ns)}};
+  nlohmann::json j = metrics::toJson(e);
+  j.update({{"exporter", e.exporter.toString()},
+            {"protocol", std::string(toString(e.last_proto))},
+            {"flavor", std::string(decode::toString(e.flavor))},
+            {"first_seen", formatTime(e.first_seen_ns)},
+            {"last_seen", formatTime(e.last_seen_ns)}});
+  return j;
 }
 
 class Daemon {
@@ -226,6 +216,8 @@ class Daemon {
     startCorrelation();
     startIngest();
     registerCommands();
+    registerMetrics();
+    startHttp();
     control_->start();
     scheduleRates();
     waitSignal();
@@ -236,6 +228,9 @@ class Daemon {
     io_.run();
     sd_notify(0, "STOPPING=1");
     control_->stop();
+    if (http_) {
+      http_->stop();
+    }
     provisioner_.reset();  // OVS exports stay in place: a restart must not disrupt them
     ingest_->stop();
     if (correlator_) {
@@ -482,6 +477,7 @@ class Daemon {
         log::warn("daemon", "reload: store changes take effect at the next restart");
         res.config.store = opts_.config.store;
       }
+      const bool http_changed = !(res.config.http == opts_.config.http);
       bool ovsdb_changed = !(res.config.ovsdb == opts_.config.ovsdb);
       bool bridges_changed = !(res.config.bridges == opts_.config.bridges) ||
                              !(res.config.correlation == opts_.config.correlation);
@@ -499,8 +495,18 @@ class Daemon {
           events_->setWebhook(res.config.correlation.webhook);
         }
       }
+      const config::HttpConfig old_http = opts_.config.http;
       opts_.config = std::move(res.config);
       applyLogLevel();
+      if (http_changed) {
+        try {
+          startHttp();
+        } catch (const std::exception& e) {
+          log::error("http", "{}; keeping the previous HTTP settings", e.what());
+          opts_.config.http = old_http;
+          startHttp();
+        }
+      }
       if (ovsdb_changed) {
         provisioner_.reset();  // exports stay in place; the new endpoint is reconciled from scratch
         startProvisioner();
@@ -511,6 +517,130 @@ class Daemon {
       log::info("daemon", "reloaded {}", opts_.config_path);
     }
     sd_notify(0, "READY=1");
+  }
+
+  // (Re)starts the HTTP server from opts_.config.http: /metrics now, the dashboard later. Throws
+  // std::runtime_error naming the address when it cannot listen.
+  void startHttp() {
+    if (http_) {
+      http_->stop();
+      http_.reset();
+    }
+    const config::HttpConfig& c = opts_.config.http;
+    if (!c.enabled) {
+      return;
+    }
+    http::ServerOptions o;
+    const size_t colon = c.listen.rfind(':');  // validated: host:port, [v6]:port
+    o.address = c.listen.substr(0, colon);
+    if (o.address.size() >= 2 && o.address.front() == '[' && o.address.back() == ']') {
+      o.address = o.address.substr(1, o.address.size() - 2);
+    }
+    o.port = static_cast<uint16_t>(std::stoul(c.listen.substr(colon + 1)));
+    o.token = c.token;
+    if (!c.token_file.empty()) {
+      std::ifstream f(c.token_file);
+      if (!f || !std::getline(f, o.token) || o.token.empty()) {
+        throw std::runtime_error(
+            fmt::format("http: cannot read a token from {} (http.token_file)", c.token_file));
+      }
+    }
+    http_ = std::make_unique<http::Server>(io_, o);
+    http::serveMetrics(*http_, metrics_);
+    http_->start();
+    log::info("http", "listening on {}:{} (/metrics{})", o.address, http_->port(),
+              o.token.empty() ? ", read-only" : "");
+  }
+
+  // Every subsystem's counters for /metrics (rendered on the control thread: snapshots only).
+  void registerMetrics() {
+    using metrics::MetricType;
+    using metrics::Unit;
+    metrics_.add("ingest", [this](metrics::MetricWriter& w) { ingest::writeMetrics(*ingest_, w); });
+    metrics_.add("http", [this](metrics::MetricWriter& w) {
+      if (http_) {
+        http_->writeMetrics(w);
+      }
+    });
+    metrics_.add("daemon", [this](metrics::MetricWriter& w) {
+      const auto up = std::chrono::system_clock::now() - started_;
+      w.family("uptime", MetricType::kGauge, Unit::kSeconds, "Time since the daemon started")
+          .add(std::chrono::duration<double>(up).count());
+      w.family("config_reloads", MetricType::kCounter, Unit::kNone, "Successful config reloads")
+          .add(reloads_);
+    });
+    metrics_.add("store", [this](metrics::MetricWriter& w) {
+      if (!store_) {
+        return;
+      }
+      const auto s = store_->stats();
+      w.family("store_usage", MetricType::kGauge, Unit::kBytes, "Bytes of flow segments on disk")
+          .add(s.bytes_on_disk);
+      w.family("store_segments", MetricType::kGauge, Unit::kNone, "Flow segments on disk")
+          .add(s.segments);
+      w.family("store_rows_written", MetricType::kCounter, Unit::kNone, "Flow rows stored")
+          .add(s.rows_written);
+      w.family("store_rows_dropped", MetricType::kCounter, Unit::kNone,
+               "Flow rows dropped: the store's queue was full or a write failed")
+          .add(s.rows_dropped);
+      w.family("store_write_errors", MetricType::kCounter, Unit::kNone, "Segment write errors")
+          .add(s.write_errors);
+      w.family("store_queue", MetricType::kGauge, Unit::kBytes, "Rows waiting to be written")
+          .add(s.queue_bytes);
+      w.family("store_segments_deleted", MetricType::kCounter, Unit::kNone,
+               "Segments deleted by retention")
+          .add(s.segments_deleted);
+    });
+    metrics_.add("ovsdb", [this](metrics::MetricWriter& w) {
+      if (!provisioner_) {
+        return;
+      }
+      const nlohmann::json s = provisioner_->status();
+      const std::string state = s.value("state", "");
+      w.family("ovsdb_connected", MetricType::kGauge, Unit::kNone,
+               "1 while the OVSDB session is connected")
+          .add(state == "connected" ? 1 : 0);
+      w.family("ovsdb_synced", MetricType::kGauge, Unit::kNone,
+               "1 once the OVSDB replica is in sync")
+          .add(s.value("synced", false) ? 1 : 0);
+      w.family("ovsdb_connects", MetricType::kCounter, Unit::kNone, "OVSDB connections made")
+          .add(s.value("connects", uint64_t{0}));
+      w.family("ovsdb_transactions", MetricType::kCounter, Unit::kNone,
+               "Provisioning transactions committed")
+          .add(s.value("transactions", uint64_t{0}));
+      w.family("ovsdb_transaction_errors", MetricType::kCounter, Unit::kNone,
+               "Provisioning transactions that failed")
+          .add(s.value("txn_errors", uint64_t{0}));
+      w.family("ovsdb_reconciles", MetricType::kCounter, Unit::kNone, "Provisioning passes")
+          .add(s.value("reconciles", uint64_t{0}));
+      size_t bridges = 0;
+      if (s.contains("bridges") && s["bridges"].is_array()) {
+        bridges = s["bridges"].size();
+      }
+      w.family("provisioned_bridges", MetricType::kGauge, Unit::kNone,
+               "Bridges the provisioning plan covers")
+          .add(bridges);
+    });
+    metrics_.add("correlation", [this](metrics::MetricWriter& w) {
+      if (!correlator_) {
+        return;
+      }
+      const nlohmann::json s = correlator_->status();
+      w.family("correlation_subjects", MetricType::kGauge, Unit::kNone,
+               "Ports and addresses the spike detectors follow")
+          .add({{"kind", "port"}}, s["subjects"].value("ports", uint64_t{0}));
+      w.family("correlation_subjects", MetricType::kGauge, Unit::kNone, "")
+          .add({{"kind", "address"}}, s["subjects"].value("addresses", uint64_t{0}));
+      w.family("correlation_events_started", MetricType::kCounter, Unit::kNone,
+               "Spike events started")
+          .add(s.value("events_started", uint64_t{0}));
+      w.family("correlation_events_ongoing", MetricType::kGauge, Unit::kNone,
+               "Spike events ongoing now")
+          .add(s.value("ongoing", uint64_t{0}));
+      w.family("correlation_late", MetricType::kCounter, Unit::kNone,
+               "Flow shares that arrived after their step was evaluated")
+          .add(s.value("late", uint64_t{0}));
+    });
   }
 
   void registerCommands() {
@@ -525,18 +655,10 @@ class Daemon {
           }
           ingest_->refreshStats();
           auto t = ingest_->totals();
-          nlohmann::json ingest = {{"datagrams", t.datagrams},
-                                   {"gro_datagrams", t.gro_datagrams},
-                                   {"bytes", t.bytes},
-                                   {"records", t.records},
-                                   {"counter_samples", t.counter_samples},
-                                   {"interfaces", interfaces().size()},
-                                   {"decode_errors", t.decode_errors},
-                                   {"denied", t.denied},
-                                   {"truncated", t.truncated},
-                                   {"kernel_drops", t.kernel_drops},
-                                   {"datagrams_per_s", rate_datagrams_},
-                                   {"records_per_s", rate_records_}};
+          nlohmann::json ingest = metrics::toJson(t);  // every ShardStats counter
+          ingest.update({{"interfaces", interfaces().size()},
+                         {"datagrams_per_s", rate_datagrams_},
+                         {"records_per_s", rate_records_}});
           nlohmann::json ovsdb =
               provisioner_
                   ? provisioner_->status()
@@ -549,6 +671,10 @@ class Daemon {
                std::chrono::duration_cast<std::chrono::seconds>(now - started_).count()},
               {"config", opts_.config_path},
               {"reloads", reloads_},
+              {"http",
+               {{"enabled", http_ != nullptr},
+                {"listen", opts_.config.http.listen},
+                {"port", http_ ? http_->port() : 0}}},
               {"listen", listen},
               {"ingest", ingest},
               {"store", storeJson(opts_.config.store.path, store_.get(), store_error_)},
@@ -704,6 +830,8 @@ class Daemon {
   boost::asio::signal_set signals_;
   boost::asio::steady_timer rate_timer_;
   std::unique_ptr<control::ControlServer> control_;
+  metrics::MetricsRegistry metrics_;
+  std::unique_ptr<http::Server> http_;
   std::vector<std::unique_ptr<RecentRing>> recent_;
   std::vector<std::unique_ptr<InterfaceTable>> interfaces_;
   std::unique_ptr<ovsctl::Provisioner> provisioner_;

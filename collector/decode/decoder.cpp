@@ -49,22 +49,7 @@ std::string_view toString(ExporterFlavor flavor) {
 }
 
 void ExporterStats::add(const ExporterStats& o) {
-  datagrams += o.datagrams;
-  bytes += o.bytes;
-  flow_records += o.flow_records;
-  options_records += o.options_records;
-  counter_samples += o.counter_samples;
-  templates_received += o.templates_received;
-  templates_withdrawn += o.templates_withdrawn;
-  templates_expired += o.templates_expired;
-  templates_known += o.templates_known;
-  lost_datagrams += o.lost_datagrams;
-  lost_records += o.lost_records;
-  sequence_resets += o.sequence_resets;
-  sampler_drops += o.sampler_drops;
-  for (size_t i = 0; i < errors.size(); ++i) {
-    errors[i] += o.errors[i];
-  }
+  addCounters(o);
   if (o.first_seen_ns != 0 && (first_seen_ns == 0 || o.first_seen_ns < first_seen_ns)) {
     first_seen_ns = o.first_seen_ns;
   }
@@ -72,14 +57,6 @@ void ExporterStats::add(const ExporterStats& o) {
     last_seen_ns = o.last_seen_ns;
     last_proto = o.last_proto;
   }
-}
-
-uint64_t ExporterStats::errorTotal() const {
-  uint64_t total = 0;
-  for (size_t i = 1; i < kDecodeErrorCount; ++i) {
-    total += errors[i];
-  }
-  return total;
 }
 
 Decoder::Impl::Impl(const DecoderOptions& options) : options_(options) {

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "collector/metrics/stats.hpp"
 #include "collector/record/flow_record.hpp"
 
 namespace nc::decode {
@@ -150,34 +151,63 @@ struct DecoderOptions {
   friend bool operator==(const DecoderOptions&, const DecoderOptions&) = default;
 };
 
-// Plain snapshot of one exporter's counters (keyed by the datagram's source address).
+// DecodeError as a Prometheus label: reason="truncated", ... (kNone is not exposed).
+struct DecodeErrorLabel {
+  static constexpr std::string_view key = "reason";
+  static constexpr size_t first = 1;
+  static std::string_view name(size_t i) { return toString(static_cast<DecodeError>(i)); }
+};
+using DecodeErrorCounts = metrics::CountsBy<DecodeErrorLabel, kDecodeErrorCount>;
+
+// One exporter's counters (collector/metrics/stats.hpp). JSON keys are those of the daemon's
+// `exporters` answer; Prometheus families net_collector_exporter_*{exporter,protocol}; the column
+// is the title in `net-collector status`'s exporter table.
+//
+// Sequence tracking is converted to each protocol's unit: v5 counts records, v9 datagrams per
+// source id, IPFIX data records per observation domain, sFlow datagrams per agent/sub-agent and
+// samples per data source. sampler_drops is loss at the sFlow agent (it ran out of resources),
+// from the increase of each data source's `drops` counter in its flow samples; lost_records counts
+// sequence gaps (network or collector loss).
+// X(TYPE, ctype, member, "key", UNIT, "column", "help")
+#define NC_EXPORTER_STATS(X)                                                                      \
+  X(Counter, uint64_t, datagrams, "datagrams", None, "datagrams", "Datagrams received")           \
+  X(Counter, uint64_t, bytes, "bytes", Bytes, "", "UDP payload bytes received")                   \
+  X(Counter, uint64_t, flow_records, "records", None, "records",                                  \
+    "Flow records decoded and handed on")                                                         \
+  X(Counter, uint64_t, options_records, "options_records", None, "",                              \
+    "NetFlow v9/IPFIX options data records consumed")                                             \
+  X(Counter, uint64_t, counter_samples, NC_KEY_PROM("counter_samples", "sflow_counters_samples"), \
+    None, "", "sFlow counter samples decoded")                                                    \
+  X(Counter, uint64_t, lost_datagrams, "lost_datagrams", None, "lost_dgrams",                     \
+    "Datagrams estimated lost from sequence numbers")                                             \
+  X(Counter, uint64_t, lost_records, "lost_records", None, "lost_records",                        \
+    "Records (NetFlow v5, IPFIX) or samples (sFlow) estimated lost from sequence numbers")        \
+  X(Counter, uint64_t, sequence_resets, "sequence_resets", None, "",                              \
+    "Sequence numbers that went backwards or jumped implausibly (restart or reordering)")         \
+  X(Counter, uint64_t, sampler_drops, "sampler_drops", None, "agent_drops",                       \
+    "sFlow samples the agent itself dropped (its data sources' drops counters)")                  \
+  X(Counter, DecodeErrorCounts, errors, "errors", None, "errors",                                 \
+    "Datagrams or parts of datagrams refused, by reason")                                         \
+  X(Counter, uint64_t, templates_received, "templates_received", None, "",                        \
+    "NetFlow v9/IPFIX template definitions received")                                             \
+  X(Counter, uint64_t, templates_withdrawn, "templates_withdrawn", None, "",                      \
+    "IPFIX template withdrawals received")                                                        \
+  X(Counter, uint64_t, templates_expired, "templates_expired", None, "",                          \
+    "Templates dropped after not being refreshed within the template timeout")                    \
+  X(Gauge, uint32_t, templates_known, "templates_known", None, "templates",                       \
+    "Templates currently known")
+
+// Plain snapshot of one exporter's counters (keyed by the datagram's source address and the
+// protocol).
 struct ExporterStats {
   IpAddr exporter;
   FlowProto last_proto = FlowProto::kUnknown;
   ExporterFlavor flavor = ExporterFlavor::kAuto;  // configured, else detected (kAuto = unknown)
-  uint64_t datagrams = 0;
-  uint64_t bytes = 0;
-  uint64_t flow_records = 0;     // records handed to the sink
-  uint64_t options_records = 0;  // v9/IPFIX options data records consumed
-  uint64_t counter_samples = 0;  // sFlow counter samples decoded (interface ones go to onCounters)
-  uint64_t templates_received = 0;
-  uint64_t templates_withdrawn = 0;
-  uint64_t templates_expired = 0;
-  uint32_t templates_known = 0;
-  // Sequence tracking, converted to each protocol's unit: v5 counts records, v9 datagrams per
-  // source id, IPFIX data records per observation domain, sFlow datagrams per agent/sub-agent and
-  // samples per data source.
-  uint64_t lost_datagrams = 0;
-  uint64_t lost_records = 0;     // records (v5/IPFIX) or samples (sFlow) estimated lost
-  uint64_t sequence_resets = 0;  // backwards / implausible jumps (restart or reordering)
-  // sFlow: samples the agent itself dropped (it ran out of resources), from the increase of each
-  // data source's `drops` counter in its flow samples. Loss at the agent, not on the network:
-  // lost_records counts sequence gaps (network or collector loss).
-  uint64_t sampler_drops = 0;
-  std::array<uint64_t, kDecodeErrorCount> errors{};  // indexed by DecodeError
   uint64_t first_seen_ns = 0;
   uint64_t last_seen_ns = 0;
-  uint64_t errorTotal() const;
+  NC_STATS_DEFINE(ExporterStats, NC_EXPORTER_STATS)
+  // Sum of the errors (every reason).
+  uint64_t errorTotal() const { return errors.total(); }
   // Adds `other`'s counters to these (the same exporter seen by several decoders, or totals);
   // first/last seen widen, the newest protocol wins.
   void add(const ExporterStats& other);

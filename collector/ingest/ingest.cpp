@@ -532,16 +532,7 @@ std::vector<uint16_t> Ingest::boundPorts() const {
 ShardStats Ingest::totals() const {
   ShardStats t;
   for (const auto& s : shards_) {
-    ShardStats x = s->snapshot(nullptr, nullptr);
-    t.datagrams += x.datagrams;
-    t.gro_datagrams += x.gro_datagrams;
-    t.bytes += x.bytes;
-    t.denied += x.denied;
-    t.truncated += x.truncated;
-    t.kernel_drops += x.kernel_drops;
-    t.records += x.records;
-    t.counter_samples += x.counter_samples;
-    t.decode_errors += x.decode_errors;
+    t.add(s->snapshot(nullptr, nullptr));
   }
   return t;
 }

@@ -18,7 +18,12 @@
 #include <vector>
 
 #include "collector/decode/decoder.hpp"
+#include "collector/metrics/stats.hpp"
 #include "collector/record/flow_record.hpp"
+
+namespace nc::metrics {
+class MetricWriter;
+}
 
 namespace nc::ingest {
 
@@ -51,16 +56,32 @@ struct IngestOptions {
   uint32_t batch = 64;         // datagrams per recvmmsg
 };
 
+// Receive-path counters of one shard (and their sum over shards, Ingest::totals()). The list is
+// the only place a counter is declared (collector/metrics/stats.hpp): the JSON keys are the
+// `ingest` object of the daemon's status, the Prometheus families net_collector_ingest_*; the
+// column is the phrase `net-collector status` prints after the value.
+// X(TYPE, ctype, member, "key", UNIT, "column", "help")
+#define NC_SHARD_STATS(X)                                                                         \
+  X(Counter, uint64_t, datagrams, "datagrams", None, "datagrams",                                 \
+    "Datagrams read from the sockets (a UDP GRO buffer counts each datagram it holds)")           \
+  X(Counter, uint64_t, gro_datagrams, "gro_datagrams", None, "of them by UDP GRO",                \
+    "Datagrams that arrived several to a receive buffer (UDP GRO)")                               \
+  X(Counter, uint64_t, bytes, "bytes", Bytes, "of UDP payload", "UDP payload bytes read")         \
+  X(Counter, uint64_t, records, "records", None, "flow records", "Flow records decoded")          \
+  X(Counter, uint64_t, counter_samples, NC_KEY_PROM("counter_samples", "sflow_counters_samples"), \
+    None, "counter samples", "sFlow counter samples decoded")                                     \
+  X(Counter, uint64_t, decode_errors, "decode_errors", None, "decode errors",                     \
+    "Datagrams with a decode error (the reasons are counted per exporter)")                       \
+  X(Counter, uint64_t, kernel_drops, "kernel_drops", None, "kernel drops (socket buffer full)",   \
+    "Datagrams the kernel dropped before they were read (SO_RXQ_OVFL: receive buffer full)")      \
+  X(Counter, uint64_t, denied, "denied", None, "denied (collector.allow)",                        \
+    "Datagrams dropped because their exporter is not in collector.allow")                         \
+  X(Counter, uint64_t, truncated, "truncated", None, "truncated (larger than the buffer)",        \
+    "Datagrams dropped because they were larger than the receive buffer (MSG_TRUNC)")
+
 struct ShardStats {
-  uint64_t datagrams = 0;        // datagrams read from the sockets
-  uint64_t gro_datagrams = 0;    // of which arrived several to a buffer (UDP GRO)
-  uint64_t bytes = 0;            // UDP payload bytes
-  uint64_t denied = 0;           // dropped: exporter not in collector.allow
-  uint64_t truncated = 0;        // dropped: larger than the receive buffer (MSG_TRUNC)
-  uint64_t kernel_drops = 0;     // dropped by the kernel before we read them (SO_RXQ_OVFL)
-  uint64_t records = 0;          // flow records decoded
-  uint64_t counter_samples = 0;  // sFlow counter samples decoded
-  uint64_t decode_errors = 0;    // datagrams with a decode error
+  NC_STATS_DEFINE(ShardStats, NC_SHARD_STATS)
+  void add(const ShardStats& other) { addCounters(other); }
 };
 
 // A shard's consumer of decoded output. Called on the shard's thread only.
@@ -100,5 +121,12 @@ class Ingest {
   bool started_ = false;
   bool stopped_ = false;
 };
+
+// Appends the receive path's Prometheus families (collector/metrics): net_collector_ingest_* (the
+// sum over shards of ShardStats), net_collector_exporter_*{exporter,protocol} (ExporterStats),
+// net_collector_exporter_info{exporter,protocol,flavor} and
+// net_collector_exporter_last_seen_timestamp_seconds. Reads the shards' last published snapshots
+// (at most a second old) without waiting; call it from a MetricsRegistry collector.
+void writeMetrics(const Ingest& ingest, metrics::MetricWriter& w);
 
 }  // namespace nc::ingest

@@ -71,8 +71,9 @@ http:        {listen: "127.0.0.1:8080"}
   EXPECT_EQ(c.bridges[0].netflow->active_timeout, 120u);
   EXPECT_EQ(c.bridges[0].netflow->engine_id, 7u);
   EXPECT_FALSE(c.bridges[0].netflow->engine_type);
-  ASSERT_EQ(c.profiles.size(), 1u);
-  EXPECT_EQ(c.profiles[0].channels[0].filter, "port 443");
+  ASSERT_EQ(c.profiles.declared.size(), 1u);  // the bare-list form: declared profiles
+  EXPECT_EQ(c.profiles.declared[0].channels[0].filter, "port 443");
+  EXPECT_EQ(c.profiles.step_ms, 10000u);
   EXPECT_TRUE(c.correlation.enabled);
   EXPECT_EQ(c.correlation.step_ms, 5000u);
   EXPECT_EQ(c.correlation.warmup_ms, 120000u);
@@ -174,6 +175,60 @@ const BadCase kBad[] = {
     {"not a map", "collector: 5\n", "f.yaml:1:12: collector: must be a mapping (key: value)"},
     {"duplicate profile", "profiles:\n  - {name: a}\n  - {name: a}\n",
      "f.yaml:3:12: profiles[1].name: duplicate profile name 'a'"},
+    {"profiles unknown key", "profiles: {stepp: 10s}\n",
+     "f.yaml:1:12: profiles.stepp: unknown key (known keys: path, step, delay, max_span, "
+     "declared)"},
+    {"profiles step fraction", "profiles: {step: 1500ms}\n",
+     "f.yaml:1:18: profiles.step: must be whole seconds"},
+    {"profiles step range", "profiles: {step: 2h}\n",
+     "f.yaml:1:18: profiles.step: must be 1s..1h (got 2h)"},
+    {"profile bad filter",
+     "profiles:\n  declared:\n    - name: p\n      channels: [{name: c, filter: \"port 99999\"}]\n",
+     "f.yaml:4:42: profiles.declared[0].channels[0].filter: bad filter: port out of range "
+     "0..65535 (got 99999) (in 'port 99999')"},
+    {"profile bad filter plain",
+     "profiles:\n  declared:\n    - name: p\n      channels:\n        - name: c\n"
+     "          filter: proto tcp and bogus\n",
+     "f.yaml:6:33: profiles.declared[0].channels[0].filter: bad filter: unknown filter keyword "
+     "'bogus' (see "
+     "`net-collector flows --help` or `net-collector fields`) (in 'proto tcp and bogus')"},
+    {"profile bad colour",
+     "profiles:\n  declared:\n    - name: p\n      channels: [{name: c, colour: \"#12345\"}]\n",
+     "f.yaml:4:36: profiles.declared[0].channels[0].colour: '#12345' is not a colour: use "
+     "'#rrggbb' (six hex digits)"},
+    {"profile bad name", "profiles:\n  declared:\n    - name: \"a b\"\n",
+     "f.yaml:3:13: profiles.declared[0].name: 'a b' may only contain letters, digits, '_' and "
+     "'-'"},
+    {"channel bad name",
+     "profiles:\n  declared:\n    - name: p\n      channels: [{name: \"x/y\"}]\n",
+     "f.yaml:4:25: profiles.declared[0].channels[0].name: 'x/y' may only contain letters, "
+     "digits, '_' and '-'"},
+    {"channel bad sign",
+     "profiles:\n  declared:\n    - name: p\n      channels: [{name: c, sign: \"*\"}]\n",
+     "f.yaml:4:34: profiles.declared[0].channels[0].sign: must be '+' or '-' (got '*')"},
+    {"channel unknown key",
+     "profiles:\n  declared:\n    - name: p\n      channels: [{name: c, color: red}]\n",
+     "f.yaml:4:28: profiles.declared[0].channels[0].color: unknown key (known keys: name, "
+     "filter, colour, sign, order, sources)"},
+    {"channel duplicate",
+     "profiles:\n  declared:\n    - name: p\n      channels: [{name: c}, {name: c}]\n",
+     "f.yaml:4:36: profiles.declared[0].channels[1].name: duplicate channel name 'c'"},
+    {"channel bad source",
+     "profiles:\n  declared:\n    - name: p\n      channels: [{name: c, sources: [10.0.0.0/40]}]\n",
+     "f.yaml:4:38: profiles.declared[0].channels[0].sources[0]: '10.0.0.0/40' has a bad prefix "
+     "length (0..32)"},
+    {"history without end",
+     "profiles:\n  declared:\n    - {name: h, type: history, start: \"2026-01-01T00:00:00Z\"}\n",
+     "f.yaml:3:7: profiles.declared[0].end: a history profile needs start and end"},
+    {"relative start", "profiles:\n  declared:\n    - {name: h, start: -1d}\n",
+     "f.yaml:3:24: profiles.declared[0].start: must be an absolute time such as "
+     "\"2026-11-01T00:00:00Z\" or \"2026-11-01 08:00\" (got '-1d')"},
+    {"bad type", "profiles:\n  declared:\n    - {name: h, type: live}\n",
+     "f.yaml:3:23: profiles.declared[0].type: must be continuous, history or shadow (got 'live')"},
+    {"shadow with maxsize",
+     "profiles:\n  declared:\n    - {name: s, type: shadow, maxsize: 1GiB}\n",
+     "f.yaml:3:40: profiles.declared[0].maxsize: a shadow profile owns no flow data: no expire or "
+     "maxsize (as in nfsen)"},
 };
 
 INSTANTIATE_TEST_SUITE_P(All, ConfigErrors, ::testing::ValuesIn(kBad), [](const auto& info) {
@@ -272,6 +327,102 @@ TEST(Config, CorrelationErrorsNameTheKey) {
       << res.errors[2].toString();
 }
 
+TEST(Config, ProfilesDefaults) {
+  const ProfilesConfig p;
+  EXPECT_EQ(p.path, "/var/lib/net-collector/profiles");
+  EXPECT_EQ(p.step_ms, 10000u);
+  EXPECT_EQ(p.delay_ms, 8000u);
+  EXPECT_EQ(p.max_span_ms, 20000u);
+  EXPECT_TRUE(p.declared.empty());
+}
+
+TEST(Config, ProfilesSectionParses) {
+  auto res = loadString(R"(
+profiles:
+  path: /tmp/profiles
+  step: 5s
+  delay: 3s
+  max_span: 1m
+  declared:
+    - name: ports
+      group: services
+      description: well-known ports
+      expire: 30d
+      maxsize: 10GiB
+      channels:
+        - {name: ssh, filter: "port 22", colour: "#ff0000", sign: "+", order: 1}
+        - {name: dns, filter: "port 53", sign: "-", sources: [br-int, 192.0.2.1, "2001:db8::/32"]}
+        - name: rest
+    - name: past
+      type: history
+      start: "2026-01-01T00:00:00Z"
+      end: "2026-01-02 12:00"
+      channels: [{name: all}]
+    - {name: graphs, type: shadow}
+)",
+                        "p.yaml");
+  for (const auto& e : res.errors) {
+    ADD_FAILURE() << e.toString();
+  }
+  const ProfilesConfig& p = res.config.profiles;
+  EXPECT_EQ(p.path, "/tmp/profiles");
+  EXPECT_EQ(p.step_ms, 5000u);
+  EXPECT_EQ(p.delay_ms, 3000u);
+  EXPECT_EQ(p.max_span_ms, 60000u);
+  ASSERT_EQ(p.declared.size(), 3u);
+  const profile::ProfileDef& ports = p.declared[0];
+  EXPECT_EQ(ports.group, "services");
+  EXPECT_EQ(ports.description, "well-known ports");
+  EXPECT_EQ(ports.type, profile::ProfileType::kContinuous);
+  EXPECT_EQ(ports.expire_ms, 30ull * 86400 * 1000);
+  EXPECT_EQ(ports.maxsize, 10ull << 30);
+  EXPECT_EQ(ports.start_ns, 0u);
+  ASSERT_EQ(ports.channels.size(), 3u);
+  EXPECT_EQ(ports.channels[0].colour, "#ff0000");
+  EXPECT_EQ(ports.channels[0].order, 1u);
+  EXPECT_EQ(ports.channels[1].sign, '-');
+  EXPECT_EQ(ports.channels[1].sources,
+            (std::vector<std::string>{"br-int", "192.0.2.1", "2001:db8::/32"}));
+  EXPECT_EQ(ports.channels[2].filter, "any");  // default
+  EXPECT_EQ(ports.channels[2].sign, '+');
+  EXPECT_EQ(ports.channels[2].colour, "");  // palette
+  const profile::ProfileDef& past = p.declared[1];
+  EXPECT_EQ(past.type, profile::ProfileType::kHistory);
+  EXPECT_EQ(past.start_ns, 1767225600ull * 1'000'000'000);
+  EXPECT_EQ(past.end_ns, (1767225600ull + 86400 + 12 * 3600) * 1'000'000'000);
+  EXPECT_EQ(p.declared[2].type, profile::ProfileType::kShadow);
+  EXPECT_EQ(p.declared[2].group, ".");
+
+  // The effective config reads back the same.
+  auto again = loadString(dump(res.config), "dump.yaml");
+  ASSERT_TRUE(again.ok()) << again.errors.front().toString() << "\n" << dump(res.config);
+  EXPECT_EQ(again.config.profiles, res.config.profiles) << dump(res.config);
+}
+
+// Every profile problem is reported, each at its key.
+TEST(Config, ProfilesReportEveryProblem) {
+  auto res = loadString(R"(
+profiles:
+  declared:
+    - name: p
+      channels:
+        - {name: a, filter: "port 99999"}
+        - {name: b, colour: "blue"}
+        - {name: "c d"}
+)",
+                        "p.yaml");
+  for (const auto& e : res.errors) {
+    std::printf("[config] %s\n", e.toString().c_str());
+  }
+  ASSERT_EQ(res.errors.size(), 3u);
+  EXPECT_NE(res.errors[0].toString().find("channels[0].filter: bad filter"), std::string::npos)
+      << res.errors[0].toString();
+  EXPECT_NE(res.errors[1].toString().find("channels[1].colour"), std::string::npos)
+      << res.errors[1].toString();
+  EXPECT_NE(res.errors[2].toString().find("channels[2].name"), std::string::npos)
+      << res.errors[2].toString();
+}
+
 TEST(Config, ExamplesInRepositoryAreValid) {
   auto dir = test::sourceDir() / "examples";
   int n = 0;
@@ -289,3 +440,16 @@ TEST(Config, ExamplesInRepositoryAreValid) {
 
 }  // namespace
 }  // namespace nc::config
+
+TEST(Config, HttpTokenAndTokenFileAreExclusive) {
+  auto r =
+      nc::config::loadString("http: {enabled: true, token: abc, token_file: /etc/t}\n", "t.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors[0].toString().find("http.token_file"), std::string::npos)
+      << r.errors[0].toString();
+  auto ok = nc::config::loadString("http: {enabled: true, listen: \"[::1]:9000\", token: abc}\n",
+                                   "t.yaml");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok.config.http.token, "abc");
+  EXPECT_EQ(nc::config::dump(ok.config).find("abc"), std::string::npos);
+}
