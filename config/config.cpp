@@ -929,6 +929,53 @@ LoadResult loadFile(const std::string& path) {
   return loadString(ss.str(), path);
 }
 
+namespace {
+
+// One declared profile, as `profiles.declared` takes it.
+void emitProfile(YAML::Emitter& out, const profile::ProfileDef& p) {
+  out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name;
+  out << YAML::Key << "group" << YAML::Value << p.group;
+  if (!p.description.empty()) {
+    out << YAML::Key << "description" << YAML::Value << p.description;
+  }
+  out << YAML::Key << "type" << YAML::Value << std::string(profile::toString(p.type));
+  if (p.start_ns != 0) {
+    out << YAML::Key << "start" << YAML::Value << fmt::format("@{}", p.start_ns / 1'000'000'000);
+  }
+  if (p.end_ns != 0) {
+    out << YAML::Key << "end" << YAML::Value << fmt::format("@{}", p.end_ns / 1'000'000'000);
+  }
+  out << YAML::Key << "expire" << YAML::Value << units::formatDurationMs(p.expire_ms);
+  out << YAML::Key << "maxsize" << YAML::Value << p.maxsize;
+  out << YAML::Key << "channels" << YAML::Value << YAML::BeginSeq;
+  for (const auto& ch : p.channels) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << ch.name
+        << YAML::Key << "filter" << YAML::Value << ch.filter;
+    if (!ch.colour.empty()) {
+      out << YAML::Key << "colour" << YAML::Value << YAML::DoubleQuoted << ch.colour;
+    }
+    out << YAML::Key << "sign" << YAML::Value << YAML::DoubleQuoted << std::string(1, ch.sign)
+        << YAML::Key << "order" << YAML::Value << ch.order;
+    if (!ch.sources.empty()) {
+      out << YAML::Key << "sources" << YAML::Value << YAML::Flow << ch.sources;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq << YAML::EndMap;
+}
+
+}  // namespace
+
+std::string dumpProfiles(const std::vector<profile::ProfileDef>& profiles) {
+  YAML::Emitter out;
+  out << YAML::BeginSeq;
+  for (const auto& p : profiles) {
+    emitProfile(out, p);
+  }
+  out << YAML::EndSeq;
+  return std::string(out.c_str()) + "\n";
+}
+
 std::string dump(const Config& c) {
   YAML::Emitter out;
   auto targets = [&](const std::vector<std::string>& t) {
@@ -1039,36 +1086,7 @@ std::string dump(const Config& c) {
     out << YAML::Key << "max_span" << YAML::Value << units::formatDurationMs(pc.max_span_ms);
     out << YAML::Key << "declared" << YAML::Value << YAML::BeginSeq;
     for (const auto& p : pc.declared) {
-      out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name;
-      out << YAML::Key << "group" << YAML::Value << p.group;
-      if (!p.description.empty()) {
-        out << YAML::Key << "description" << YAML::Value << p.description;
-      }
-      out << YAML::Key << "type" << YAML::Value << std::string(profile::toString(p.type));
-      if (p.start_ns != 0) {
-        out << YAML::Key << "start" << YAML::Value
-            << fmt::format("@{}", p.start_ns / 1'000'000'000);
-      }
-      if (p.end_ns != 0) {
-        out << YAML::Key << "end" << YAML::Value << fmt::format("@{}", p.end_ns / 1'000'000'000);
-      }
-      out << YAML::Key << "expire" << YAML::Value << units::formatDurationMs(p.expire_ms);
-      out << YAML::Key << "maxsize" << YAML::Value << p.maxsize;
-      out << YAML::Key << "channels" << YAML::Value << YAML::BeginSeq;
-      for (const auto& ch : p.channels) {
-        out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << ch.name
-            << YAML::Key << "filter" << YAML::Value << ch.filter;
-        if (!ch.colour.empty()) {
-          out << YAML::Key << "colour" << YAML::Value << YAML::DoubleQuoted << ch.colour;
-        }
-        out << YAML::Key << "sign" << YAML::Value << YAML::DoubleQuoted << std::string(1, ch.sign)
-            << YAML::Key << "order" << YAML::Value << ch.order;
-        if (!ch.sources.empty()) {
-          out << YAML::Key << "sources" << YAML::Value << YAML::Flow << ch.sources;
-        }
-        out << YAML::EndMap;
-      }
-      out << YAML::EndSeq << YAML::EndMap;
+      emitProfile(out, p);
     }
     out << YAML::EndSeq << YAML::EndMap;
   }

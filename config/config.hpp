@@ -193,5 +193,7 @@ LoadResult loadFile(const std::string& path);
 LoadResult loadString(std::string_view yaml, const std::string& name);
 // The effective configuration (defaults filled in) as YAML that loadString() accepts.
 std::string dump(const Config& config);
+// Profiles as a YAML sequence in the form of `profiles.declared` (runtime profiles in dumps).
+std::string dumpProfiles(const std::vector<profile::ProfileDef>& profiles);
 
 }  // namespace nc::config

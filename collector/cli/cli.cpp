@@ -15,6 +15,7 @@
 
 #include "collector/cli/correlation.hpp"
 #include "collector/cli/output.hpp"
+#include "collector/cli/profile.hpp"
 #include "collector/cli/provision.hpp"
 #include "collector/control/control.hpp"
 #include "collector/events/events.hpp"
@@ -752,6 +753,8 @@ int runCli(int argc, char** argv) {
       app, common.config_path, [&common] { return controlSocket(common); }, rc);
   addCorrelationCommands(
       app, common.config_path, [&common] { return controlSocket(common); }, rc);
+  addProfileCommands(
+      app, [&common] { return controlSocket(common); }, rc);
 
   try {
     app.parse(argc, argv);

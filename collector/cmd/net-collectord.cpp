@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (dump) {
-    std::cout << nc::config::dump(res.config);
+    std::cout << nc::config::dump(res.config) << nc::daemon::runtimeProfilesComment(res.config);
     return 0;
   }
   try {

@@ -27,9 +27,12 @@
 #include "collector/ingest/ingest.hpp"
 #include "collector/metrics/json.hpp"
 #include "collector/metrics/metrics.hpp"
+#include "collector/profile/profile_store.hpp"
+#include "collector/profile/profiler.hpp"
 #include "collector/record/fields.hpp"
 #include "collector/sink/sink.hpp"
 #include "collector/store/store.hpp"
+#include "common/clock.hpp"
 #include "common/log.hpp"
 #include "common/units.hpp"
 #include "common/version.hpp"
@@ -212,6 +215,7 @@ class Daemon {
     applyLogLevel();
     control_ = std::make_unique<control::ControlServer>(io_, opts_.config.control.socket);
     startStore();
+    startProfiles();
     startInventory();
     startCorrelation();
     startIngest();
@@ -233,6 +237,9 @@ class Daemon {
     }
     provisioner_.reset();  // OVS exports stay in place: a restart must not disrupt them
     ingest_->stop();
+    if (profiler_) {
+      profiler_->stop();  // writes every open step
+    }
     if (correlator_) {
       correlator_->stop();
     }
@@ -266,6 +273,35 @@ class Daemon {
     } catch (const std::exception& e) {
       store_error_ = e.what();
       log::error("store", "flows will not be stored: {}", e.what());
+    }
+  }
+
+  // nfsen-style profiles (collector/profile): channels counted live by a sink in every shard,
+  // kept in RRD files, back-filled from the store. Runs without any profile declared so that the
+  // CLI can add some; the daemon keeps running without it when its directory is unusable.
+  void startProfiles() {
+    const config::ProfilesConfig& c = opts_.config.profiles;
+    profile::ProfilerOptions o;
+    o.dir = c.path;
+    o.store_path = store_ ? opts_.config.store.path : std::string();
+    o.step_ns = c.step_ms * 1'000'000;
+    o.delay_ns = c.delay_ms * 1'000'000;
+    o.max_span_ns = c.max_span_ms * 1'000'000;
+    try {
+      std::filesystem::create_directories(c.path);
+      profiler_ = std::make_unique<profile::Profiler>(io_, o);
+      for (const auto& m : profiler_->open(c.declared, unixNowNs())) {
+        log::warn("profile", "{}", m);
+      }
+      profiler_->start();
+      const nlohmann::json st = profiler_->status();
+      log::info("profile", "{} profile(s), {} channel(s) in {} (step {})",
+                st.value("profiles", size_t{0}), st.value("channels", size_t{0}), c.path,
+                units::formatDurationMs(c.step_ms));
+    } catch (const std::exception& e) {
+      profiles_error_ = e.what();
+      profiler_.reset();
+      log::error("profile", "profiles are off: {}", e.what());
     }
   }
 
@@ -360,6 +396,9 @@ class Daemon {
       if (correlator_) {
         p->adopt(correlator_->makeShard());
       }
+      if (profiler_) {
+        p->adopt(profiler_->makeShard());
+      }
       return p;
     });
     ingest_->start();
@@ -418,6 +457,13 @@ class Daemon {
       }
       rate_prev_ = t;
       rate_at_ = now;
+      if (profiler_ && store_) {  // for the profiles' maxsize accounting
+        const auto st = store_->stats();
+        if (st.rows_written > 0) {
+          profiler_->setStoreBytesPerFlow(static_cast<double>(st.bytes_on_disk) /
+                                          static_cast<double>(st.rows_written));
+        }
+      }
       scheduleRates();
     });
   }
@@ -493,6 +539,26 @@ class Daemon {
         }
         if (events_) {
           events_->setWebhook(res.config.correlation.webhook);
+        }
+      }
+      if (!(res.config.profiles == opts_.config.profiles)) {
+        config::ProfilesConfig& p = res.config.profiles;
+        const config::ProfilesConfig& cur = opts_.config.profiles;
+        if (p.path != cur.path || p.step_ms != cur.step_ms || p.delay_ms != cur.delay_ms ||
+            p.max_span_ms != cur.max_span_ms) {
+          log::warn("daemon",
+                    "reload: profiles path, step, delay and max_span take effect at the next "
+                    "restart");
+          p.path = cur.path;
+          p.step_ms = cur.step_ms;
+          p.delay_ms = cur.delay_ms;
+          p.max_span_ms = cur.max_span_ms;
+        }
+        if (profiler_ && !(p.declared == cur.declared)) {
+          for (const auto& m : profiler_->setDeclared(p.declared, unixNowNs())) {
+            log::warn("profile", "{}", m);
+          }
+          log::info("profile", "reload: {} declared profile(s) applied", p.declared.size());
         }
       }
       const config::HttpConfig old_http = opts_.config.http;
@@ -621,6 +687,11 @@ class Daemon {
                "Bridges the provisioning plan covers")
           .add(bridges);
     });
+    metrics_.add("profile", [this](metrics::MetricWriter& w) {
+      if (profiler_) {
+        profiler_->writeMetrics(w);
+      }
+    });
     metrics_.add("correlation", [this](metrics::MetricWriter& w) {
       if (!correlator_) {
         return;
@@ -681,6 +752,7 @@ class Daemon {
               {"ovsdb", ovsdb},
               {"inventory", inventory_ ? inventory_->status() : nlohmann::json()},
               {"correlation", correlationStatus()},
+              {"profiles", profilesStatus()},
           };
         });
     control_->on("exporters", "per-exporter statistics", [this](const auto&) {
@@ -747,9 +819,31 @@ class Daemon {
           }
           events_->subscribe(req, std::move(s));
         });
+    control_->on(
+        "profile",
+        "profiles and channels: {\"op\": list|add|channel-add|channel-delete|modify|"
+        "commit|discard|delete|graph|status, ...} (collector/profile/profiler.hpp)",
+        [this](const nlohmann::json& req) {
+          if (!profiler_) {
+            throw std::runtime_error(profiles_error_.empty()
+                                         ? std::string("profiles are off")
+                                         : fmt::format("profiles are off: {}", profiles_error_));
+          }
+          return profiler_->control(req);
+        });
     control_->on("config", "the effective configuration as YAML", [this](const auto&) {
-      return nlohmann::json{{"yaml", config::dump(opts_.config)}};
+      return nlohmann::json{
+          {"yaml", config::dump(opts_.config) + runtimeProfilesComment(opts_.config)}};
     });
+  }
+
+  nlohmann::json profilesStatus() const {
+    if (!profiler_) {
+      return {{"enabled", false}, {"path", opts_.config.profiles.path}, {"error", profiles_error_}};
+    }
+    nlohmann::json j = profiler_->status();
+    j["enabled"] = true;
+    return j;
   }
 
   nlohmann::json correlationStatus() const {
@@ -839,8 +933,11 @@ class Daemon {
   std::unique_ptr<EventHub> events_;
   std::unique_ptr<correlate::Correlator> correlator_;
   std::unique_ptr<store::Writer> store_;
-  std::string store_error_;  // why the store could not be opened  // before ingest_: shards append
-                             // to it until they stop
+  std::string store_error_;  // why the store could not be opened
+  // Before ingest_ (destroyed after it): the shards' sinks append to the store and the profiler
+  // until they stop.
+  std::unique_ptr<profile::Profiler> profiler_;
+  std::string profiles_error_;
   std::unique_ptr<ingest::Ingest> ingest_;
   ingest::ShardStats rate_prev_;
   std::chrono::steady_clock::time_point rate_at_ = std::chrono::steady_clock::now();
@@ -850,6 +947,45 @@ class Daemon {
 };
 
 }  // namespace
+
+std::string runtimeProfilesComment(const config::Config& config) {
+  const std::string& dir = config.profiles.path;
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "profiles.json", ec)) {
+    return "";
+  }
+  profile::ProfileStore store(dir);
+  std::string why;
+  if (!store.load(&why)) {
+    return fmt::format("# runtime profiles: {}\n", why);
+  }
+  std::vector<profile::ProfileDef> runtime;
+  for (const auto& p : store.all()) {
+    if (!p.declared && p.committed) {
+      runtime.push_back(p.def);
+    }
+  }
+  if (runtime.empty()) {
+    return "";
+  }
+  std::string out = fmt::format(
+      "# Profiles managed at runtime with `net-collector profile` ({}/profiles.json). Not part\n"
+      "# of this file; to declare one here instead, move it under profiles.declared and run\n"
+      "# `net-collector profile delete NAME`.\n"
+      "# runtime:\n",
+      dir);
+  const std::string yaml = config::dumpProfiles(runtime);
+  size_t pos = 0;
+  while (pos < yaml.size()) {
+    size_t nl = yaml.find('\n', pos);
+    if (nl == std::string::npos) {
+      nl = yaml.size();
+    }
+    out += "#   " + yaml.substr(pos, nl - pos) + "\n";
+    pos = nl + 1;
+  }
+  return out;
+}
 
 int run(Options options) {
   Daemon d(std::move(options));

@@ -18,4 +18,10 @@ struct Options {
 // failures (socket in use, permission denied) with a message meant for the operator.
 int run(Options options);
 
+// The profiles managed at runtime (`net-collector profile`, <profiles.path>/profiles.json) as a
+// commented YAML block in the form of `profiles.declared`, for `--dump-config` and the "config"
+// control command: they are not part of the file, and uncommenting one declares it. "" when
+// there are none; a line naming the problem when profiles.json cannot be read. Creates nothing.
+std::string runtimeProfilesComment(const config::Config& config);
+
 }  // namespace nc::daemon

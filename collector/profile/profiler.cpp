@@ -248,6 +248,7 @@ void Profiler::merge(const StepEntry& e) {
   if (it == chans_.end() || !it->second->error.empty()) {
     return;  // a channel deleted since the shard counted it
   }
+  it->second->counted.add(e.values);
   addInto(*it->second, e.step, e.values);
 }
 

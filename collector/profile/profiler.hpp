@@ -56,6 +56,10 @@
 #include "collector/profile/profile_store.hpp"
 #include "collector/sink/sink.hpp"
 
+namespace nc::metrics {
+class MetricWriter;
+}
+
 namespace nc::profile {
 
 struct ProfilerOptions {
@@ -165,6 +169,10 @@ class Profiler {
   // What `nfsen -l` shows, per profile (all, or one by name).
   nlohmann::json list(const std::string& name = "") const;
   nlohmann::json status() const;
+  // Appends net_collector_profile_* families: per channel the flows, packets and bytes counted
+  // live since the daemon started (sampling-corrected; labels profile, channel), and the
+  // profiler's own counters. Any thread.
+  void writeMetrics(metrics::MetricWriter& w) const;
   bool graph(const GraphRequest& req, std::string& image, std::string* why) const;
 
   ProfileStore& store() { return store_; }

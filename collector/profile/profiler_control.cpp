@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "collector/metrics/metrics.hpp"
 #include "collector/profile/profiler_impl.hpp"
 #include "collector/query/query.hpp"
 #include "common/clock.hpp"
@@ -201,6 +202,46 @@ nlohmann::json Profiler::status() const {
           {"step_ms", opts_.step_ns / 1'000'000},
           {"delay_ms", opts_.delay_ns / 1'000'000},
           {"dir", opts_.dir}};
+}
+
+void Profiler::writeMetrics(metrics::MetricWriter& w) const {
+  using metrics::MetricType;
+  using metrics::Unit;
+  std::lock_guard lock(mu_);
+  auto& flows = w.family("profile_channel_flows", MetricType::kCounter, Unit::kNone,
+                         "Flows a profile channel counted live (sampling-corrected)");
+  auto& packets = w.family("profile_channel_packets", MetricType::kCounter, Unit::kNone,
+                           "Packets a profile channel counted live (sampling-corrected)");
+  auto& bytes = w.family("profile_channel", MetricType::kCounter, Unit::kBytes,
+                         "Bytes a profile channel counted live (sampling-corrected)");
+  for (const auto& [id, c] : chans_) {
+    if (!c->live) {
+      continue;
+    }
+    const metrics::Label labels[] = {{"profile", c->profile}, {"channel", c->def.name}};
+    double m[3] = {0, 0, 0};
+    for (size_t metric = 0; metric < 3; ++metric) {
+      for (size_t cls = 0; cls < 4; ++cls) {
+        m[metric] += c->counted.v[metric * 4 + cls];
+      }
+    }
+    flows.add(labels, static_cast<uint64_t>(std::llround(m[0])));
+    packets.add(labels, static_cast<uint64_t>(std::llround(m[1])));
+    bytes.add(labels, static_cast<uint64_t>(std::llround(m[2])));
+  }
+  w.family("profile_channels", MetricType::kGauge, Unit::kNone, "Profile channels running")
+      .add(chans_.size());
+  w.family("profile_steps_written", MetricType::kCounter, Unit::kNone,
+           "Channel steps written to RRD files")
+      .add(steps_written_);
+  w.family("profile_write_errors", MetricType::kCounter, Unit::kNone, "RRD write errors")
+      .add(write_errors_);
+  w.family("profile_late_flows", MetricType::kCounter, Unit::kNone,
+           "Flows (shares) that arrived after their step was written")
+      .add(late_records_);
+  w.family("profile_handover_drops", MetricType::kCounter, Unit::kNone,
+           "Shard hand-overs dropped because the profiler's inbox was full")
+      .add(handover_drops_.load(std::memory_order_relaxed));
 }
 
 bool Profiler::graph(const GraphRequest& req, std::string& image, std::string* why) const {

@@ -57,6 +57,7 @@ struct Profiler::Chan {
   std::string error;              // a channel that cannot be written (bad file)
   uint64_t write_errors = 0;
   std::string last_write_error;
+  StepValues counted;  // everything the shards counted live (Prometheus counters)
 };
 
 struct Profiler::Prof {
