@@ -50,12 +50,17 @@
 #include <span>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "collector/correlate/correlator.hpp"
 #include "collector/record/flow_record.hpp"
 #include "collector/sink/sink.hpp"
 #include "ovsctl/inventory/inventory.hpp"
 
 namespace {
+
+using nc::bench::Lap;
+using nc::bench::rssBytes;
+using nc::bench::Stopwatch;
 
 using nc::FlowRecord;
 using nc::IpAddr;
@@ -67,30 +72,6 @@ constexpr size_t kPoolBatches = 16;  // 4096 records, ~750 KB: stays in the 1 Mi
 constexpr uint64_t kT0 = 1'800'000'000'000'000'000ull;
 constexpr uint64_t kSecond = 1'000'000'000ull;
 constexpr int64_t kFirstIfindex = 1000;
-
-// The measured calls' time: this thread's CPU time (what the figures use; other processes on the
-// machine do not inflate it) and wall time (what a preempted thread also waits).
-struct Lap {
-  double cpu = 0;
-  double wall = 0;
-};
-class Stopwatch {
- public:
-  Stopwatch() : cpu_(cpuNow()), wall_(std::chrono::steady_clock::now()) {}
-  Lap lap() const {
-    return {cpuNow() - cpu_,
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_).count()};
-  }
-
- private:
-  static double cpuNow() {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-  }
-  double cpu_;
-  std::chrono::steady_clock::time_point wall_;
-};
 
 uint64_t attachedMac(size_t i) {
   return 0x02aa00000000ull | i;
@@ -222,20 +203,6 @@ void BM_Enrich(benchmark::State& state) {
 BENCHMARK(BM_Enrich)->Arg(kRouter)->Arg(kLocalIfindex)->Arg(kMacFallback)->UseManualTime();
 
 // ---- BM_CorrelatorShard ----
-
-uint64_t rssBytes() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) {
-    return 0;
-  }
-  unsigned long size = 0;
-  unsigned long resident = 0;
-  if (std::fscanf(f, "%lu %lu", &size, &resident) != 2) {
-    resident = 0;
-  }
-  std::fclose(f);
-  return static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
 
 IpAddr hostAddress(uint32_t base, size_t i) {
   return IpAddr::fromV4(base + static_cast<uint32_t>(i));

@@ -32,6 +32,7 @@
 #include <span>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "collector/profile/profiler.hpp"
 #include "collector/profile/rrd.hpp"
 #include "collector/record/flow_record.hpp"
@@ -39,6 +40,10 @@
 #include "collector/sink/sink.hpp"
 
 namespace {
+
+using nc::bench::Lap;
+using nc::bench::rssBytes;
+using nc::bench::Stopwatch;
 
 using nc::FlowRecord;
 using nc::IpAddr;
@@ -48,42 +53,6 @@ constexpr size_t kBatch = 256;
 constexpr size_t kPoolBatches = 16;  // 4096 records
 constexpr uint64_t kSecond = 1'000'000'000ull;
 constexpr uint64_t kT0 = 1'800'000'000ull * kSecond;
-
-struct Lap {
-  double cpu = 0;
-  double wall = 0;
-};
-class Stopwatch {
- public:
-  Stopwatch() : cpu_(cpuNow()), wall_(std::chrono::steady_clock::now()) {}
-  Lap lap() const {
-    return {cpuNow() - cpu_,
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_).count()};
-  }
-
- private:
-  static double cpuNow() {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-  }
-  double cpu_;
-  std::chrono::steady_clock::time_point wall_;
-};
-
-uint64_t rssBytes() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) {
-    return 0;
-  }
-  unsigned long size = 0;
-  unsigned long resident = 0;
-  if (std::fscanf(f, "%lu %lu", &size, &resident) != 2) {
-    resident = 0;
-  }
-  std::fclose(f);
-  return static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
 
 // The well-known-port profile (examples/profiles.yaml).
 struct WellKnown {
