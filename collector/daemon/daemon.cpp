@@ -23,6 +23,7 @@
 #include "collector/daemon/event_hub.hpp"
 #include "collector/daemon/interfaces.hpp"
 #include "collector/daemon/recent.hpp"
+#include "collector/dashboard/dashboard.hpp"
 #include "collector/http/http.hpp"
 #include "collector/ingest/ingest.hpp"
 #include "collector/metrics/json.hpp"
@@ -235,6 +236,7 @@ class Daemon {
     if (http_) {
       http_->stop();
     }
+    dashboard_.reset();    // waits for a running drill-down query
     provisioner_.reset();  // OVS exports stay in place: a restart must not disrupt them
     ingest_->stop();
     if (profiler_) {
@@ -613,9 +615,22 @@ class Daemon {
     }
     http_ = std::make_unique<http::Server>(io_, o);
     http::serveMetrics(*http_, metrics_);
+    if (!dashboard_) {
+      dashboard::Sources src;
+      src.profiler = profiler_.get();
+      src.store_path = store_ ? opts_.config.store.path : std::string();
+      src.events = [this](const nlohmann::json& req) {
+        return events_ ? events_->query(req)
+                       : EventHub::queryDir(opts_.config.store.path + "/events", req);
+      };
+      src.status = [this] { return statusJson(); };
+      dashboard_ = std::make_unique<dashboard::Dashboard>(io_, std::move(src));
+    }
+    dashboard_->install(*http_);
     http_->start();
-    log::info("http", "listening on {}:{} (/metrics{})", o.address, http_->port(),
-              o.token.empty() ? ", read-only" : "");
+    log::info("http", "dashboard and /metrics on http://{}:{}/{}",
+              o.address.find(':') != std::string::npos ? "[" + o.address + "]" : o.address,
+              http_->port(), o.token.empty() ? " (read-only)" : "");
   }
 
   // Every subsystem's counters for /metrics (rendered on the control thread: snapshots only).
@@ -715,46 +730,8 @@ class Daemon {
   }
 
   void registerCommands() {
-    control_->on(
-        "status", "daemon status: version, uptime, config, ingest totals", [this](const auto&) {
-          auto now = std::chrono::system_clock::now();
-          nlohmann::json listen = nlohmann::json::array();
-          auto ports = ingest_->boundPorts();
-          for (size_t i = 0; i < ports.size(); ++i) {
-            listen.push_back(
-                {{"address", opts_.config.collector.listen[i].address}, {"port", ports[i]}});
-          }
-          ingest_->refreshStats();
-          auto t = ingest_->totals();
-          nlohmann::json ingest = metrics::toJson(t);  // every ShardStats counter
-          ingest.update({{"interfaces", interfaces().size()},
-                         {"datagrams_per_s", rate_datagrams_},
-                         {"records_per_s", rate_records_}});
-          nlohmann::json ovsdb =
-              provisioner_
-                  ? provisioner_->status()
-                  : nlohmann::json{{"enabled", false}, {"endpoint", opts_.config.ovsdb.endpoint}};
-          return nlohmann::json{
-              {"version", kVersion},
-              {"revision", kGitRevision},
-              {"pid", ::getpid()},
-              {"uptime_s",
-               std::chrono::duration_cast<std::chrono::seconds>(now - started_).count()},
-              {"config", opts_.config_path},
-              {"reloads", reloads_},
-              {"http",
-               {{"enabled", http_ != nullptr},
-                {"listen", opts_.config.http.listen},
-                {"port", http_ ? http_->port() : 0}}},
-              {"listen", listen},
-              {"ingest", ingest},
-              {"store", storeJson(opts_.config.store.path, store_.get(), store_error_)},
-              {"ovsdb", ovsdb},
-              {"inventory", inventory_ ? inventory_->status() : nlohmann::json()},
-              {"correlation", correlationStatus()},
-              {"profiles", profilesStatus()},
-          };
-        });
+    control_->on("status", "daemon status: version, uptime, config, ingest totals",
+                 [this](const auto&) { return statusJson(); });
     control_->on("exporters", "per-exporter statistics", [this](const auto&) {
       ingest_->refreshStats();
       nlohmann::json out = nlohmann::json::array();
@@ -835,6 +812,43 @@ class Daemon {
       return nlohmann::json{
           {"yaml", config::dump(opts_.config) + runtimeProfilesComment(opts_.config)}};
     });
+  }
+
+  nlohmann::json statusJson() {
+    auto now = std::chrono::system_clock::now();
+    nlohmann::json listen = nlohmann::json::array();
+    auto ports = ingest_->boundPorts();
+    for (size_t i = 0; i < ports.size(); ++i) {
+      listen.push_back({{"address", opts_.config.collector.listen[i].address}, {"port", ports[i]}});
+    }
+    ingest_->refreshStats();
+    auto t = ingest_->totals();
+    nlohmann::json ingest = metrics::toJson(t);  // every ShardStats counter
+    ingest.update({{"interfaces", interfaces().size()},
+                   {"datagrams_per_s", rate_datagrams_},
+                   {"records_per_s", rate_records_}});
+    nlohmann::json ovsdb = provisioner_ ? provisioner_->status()
+                                        : nlohmann::json{{"enabled", false},
+                                                         {"endpoint", opts_.config.ovsdb.endpoint}};
+    return nlohmann::json{
+        {"version", kVersion},
+        {"revision", kGitRevision},
+        {"pid", ::getpid()},
+        {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - started_).count()},
+        {"config", opts_.config_path},
+        {"reloads", reloads_},
+        {"http",
+         {{"enabled", http_ != nullptr},
+          {"listen", opts_.config.http.listen},
+          {"port", http_ ? http_->port() : 0}}},
+        {"listen", listen},
+        {"ingest", ingest},
+        {"store", storeJson(opts_.config.store.path, store_.get(), store_error_)},
+        {"ovsdb", ovsdb},
+        {"inventory", inventory_ ? inventory_->status() : nlohmann::json()},
+        {"correlation", correlationStatus()},
+        {"profiles", profilesStatus()},
+    };
   }
 
   nlohmann::json profilesStatus() const {
@@ -926,6 +940,7 @@ class Daemon {
   std::unique_ptr<control::ControlServer> control_;
   metrics::MetricsRegistry metrics_;
   std::unique_ptr<http::Server> http_;
+  std::unique_ptr<dashboard::Dashboard> dashboard_;  // after profiler_/store_ are set up
   std::vector<std::unique_ptr<RecentRing>> recent_;
   std::vector<std::unique_ptr<InterfaceTable>> interfaces_;
   std::unique_ptr<ovsctl::Provisioner> provisioner_;

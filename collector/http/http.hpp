@@ -70,6 +70,15 @@ struct Response {
 // A handler throwing std::exception is answered 500 with the exception's message.
 using Handler = std::function<Response(const Request&)>;
 
+// An asynchronous handler answers later, by calling `respond` once, from any thread (e.g. a
+// worker that scans the flow store). While it has not answered, the connection waits (reads
+// nothing more; keep-alive resumes after the answer). Calls after the first are ignored; when
+// every copy of `respond` is destroyed without a call the request is answered 500. `respond`
+// must not be called after the server's io_context is destroyed. A handler that throws before
+// answering is answered 500 with the exception's message.
+using Respond = std::function<void(Response)>;
+using AsyncHandler = std::function<void(const Request&, Respond respond)>;
+
 // A file served from memory (the dashboard is compiled into the binary).
 struct Asset {
   std::string content_type;
@@ -163,6 +172,9 @@ class Server {
   // Routes `method` ("GET", "POST", ...) on paths under `prefix` ("/api/ports") to `handler`.
   // Registering the same method and prefix again replaces the handler.
   void route(std::string method, std::string prefix, Handler handler);
+  // The same for a handler that answers asynchronously (AsyncHandler). Shares route()'s table:
+  // registering a method and prefix with either replaces the other.
+  void routeAsync(std::string method, std::string prefix, AsyncHandler handler);
   // GET requests under `prefix` become event streams handed to `handler` (200, text/event-stream).
   // A handler that throws is answered 500 and no stream starts.
   void sse(std::string prefix, SseHandler handler);

@@ -40,6 +40,7 @@ struct Route {
   std::string prefix;
   Handler handler;
   SseHandler sse;
+  AsyncHandler async;
 };
 
 // `prefix` matches itself and the paths below it: "/api" matches "/api" and "/api/x", not "/apix".
@@ -539,6 +540,9 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       return startSse(r, best->sse);
     }
+    if (best->async) {
+      return startAsync(r, best->async);
+    }
     Response resp;
     try {
       resp = best->handler(r);
@@ -547,6 +551,59 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (...) {
       return error(500, "internal error");
     }
+    respond(std::move(resp), false);
+  }
+
+  // An asynchronous handler: the answer comes back through `Pending`, posted to this session's
+  // executor; at most one answer per request, 500 when the handler drops every copy of respond.
+  // Pending keeps the session alive while the answer is awaited (nothing else does: no socket
+  // operation is pending meanwhile).
+  struct Pending {
+    std::shared_ptr<Session> session;
+    uint64_t request = 0;
+    std::atomic<bool> answered{false};
+    void answer(Response resp) {
+      if (answered.exchange(true)) {
+        return;
+      }
+      auto ex = session->stream_.get_executor();
+      asio::post(ex, [s = session, id = request, resp = std::move(resp)]() mutable {
+        s->onAsyncAnswer(id, std::move(resp));
+      });
+    }
+    ~Pending() {
+      if (!answered.load()) {
+        answer(Response::text(500, "internal error: the handler gave no answer\n"));
+      }
+    }
+  };
+
+  void startAsync(const Request& r, const AsyncHandler& handler) {
+    auto pending = std::make_shared<Pending>();
+    pending->session = shared_from_this();
+    pending->request = ++async_request_;
+    awaiting_ = async_request_;
+    Respond respond = [pending](Response resp) { pending->answer(std::move(resp)); };
+    try {
+      handler(r, std::move(respond));
+    } catch (const std::exception& e) {
+      if (!pending->answered.exchange(true)) {
+        awaiting_ = 0;
+        return error(500, fmt::format("internal error: {}", e.what()));
+      }
+    } catch (...) {
+      if (!pending->answered.exchange(true)) {
+        awaiting_ = 0;
+        return error(500, "internal error");
+      }
+    }
+  }
+
+  void onAsyncAnswer(uint64_t id, Response resp) {
+    if (closed_ || server_->stopped || id != awaiting_) {
+      return;
+    }
+    awaiting_ = 0;
     respond(std::move(resp), false);
   }
 
@@ -794,6 +851,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   std::array<char, 4096> sink_{};
   size_t drained_ = 0;
+  uint64_t async_request_ = 0;  // asynchronous requests started on this connection
+  uint64_t awaiting_ = 0;       // the one whose answer is awaited (0 = none)
   // Event-stream mode.
   std::shared_ptr<SseStream> sse_;
   std::shared_ptr<SseStream::Target> sse_target_;
@@ -890,10 +949,24 @@ void Server::route(std::string method, std::string prefix, Handler handler) {
   for (auto& r : impl_->routes) {
     if (!r.sse && r.method == method && r.prefix == prefix) {
       r.handler = std::move(handler);
+      r.async = nullptr;
       return;
     }
   }
-  impl_->routes.push_back({std::move(method), std::move(prefix), std::move(handler), nullptr});
+  impl_->routes.push_back(
+      {std::move(method), std::move(prefix), std::move(handler), nullptr, nullptr});
+}
+
+void Server::routeAsync(std::string method, std::string prefix, AsyncHandler handler) {
+  for (auto& r : impl_->routes) {
+    if (!r.sse && r.method == method && r.prefix == prefix) {
+      r.handler = nullptr;
+      r.async = std::move(handler);
+      return;
+    }
+  }
+  impl_->routes.push_back(
+      {std::move(method), std::move(prefix), nullptr, nullptr, std::move(handler)});
 }
 
 void Server::sse(std::string prefix, SseHandler handler) {
@@ -903,7 +976,7 @@ void Server::sse(std::string prefix, SseHandler handler) {
       return;
     }
   }
-  impl_->routes.push_back({"", std::move(prefix), nullptr, std::move(handler)});
+  impl_->routes.push_back({"", std::move(prefix), nullptr, std::move(handler), nullptr});
 }
 
 void Server::asset(std::string path, Asset asset) {

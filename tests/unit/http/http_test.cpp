@@ -681,5 +681,128 @@ TEST(HttpServer, StopClosesEverything) {
   srv.reset();
 }
 
+// Asynchronous handlers: the request's `respond` handed to the test, which answers from its own
+// thread, in whatever order and as often as it likes.
+struct Parked {
+  std::mutex mu;
+  std::vector<std::pair<std::string, Respond>> waiting;  // target, respond
+  size_t count() {
+    std::lock_guard lock(mu);
+    return waiting.size();
+  }
+  Respond take(size_t i, std::string* target = nullptr) {
+    std::lock_guard lock(mu);
+    if (target) {
+      *target = waiting.at(i).first;
+    }
+    return std::move(waiting.at(i).second);
+  }
+  AsyncHandler handler() {
+    return [this](const Request& r, Respond respond) {
+      if (r.param("throw")) {
+        throw std::runtime_error("async kaput");
+      }
+      if (r.param("now")) {
+        return respond(Response::text(200, "at once " + r.method));
+      }
+      std::lock_guard lock(mu);
+      waiting.emplace_back(r.target, std::move(respond));
+    };
+  }
+};
+
+TEST(HttpServer, AsyncRoutesAnswerFromAnyThread) {
+  Parked parked;
+  Running srv({}, [&](Server& s) {
+    routes(s);
+    s.routeAsync("GET", "/slow", parked.handler());
+  });
+  Client c(srv.port());
+  ASSERT_TRUE(c.send(get("/slow?n=1")));
+  ASSERT_TRUE(eventually([&] { return parked.count() == 1; }));
+  std::string target;
+  Respond r1 = parked.take(0, &target);
+  EXPECT_EQ(target, "/slow?n=1");
+  // Answered from another thread; a second call is ignored.
+  std::thread([&] {
+    r1(Response::json("{\"n\":1}"));
+    r1(Response::text(200, "second answer"));
+  }).join();
+  auto a = c.read();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->result_int(), 200);
+  EXPECT_EQ(a->body(), "{\"n\":1}");
+  EXPECT_EQ(a->at(bhttp::field::content_type), "application/json");
+  // The connection stays usable (keep-alive) and the ignored second answer never shows up.
+  ASSERT_TRUE(c.send(get("/api")));
+  a = c.read();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->body(), "api GET /api");
+  // Answered within the handler; HEAD gets the header only.
+  ASSERT_TRUE(c.send(get("/slow?now=1")));
+  a = c.read();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->body(), "at once GET");
+  ASSERT_TRUE(c.send("HEAD /slow?now=1 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  a = c.read(true);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->result_int(), 200);
+  EXPECT_EQ(a->at(bhttp::field::content_length), "12");
+  EXPECT_TRUE(a->body().empty());
+  // A handler that throws: 500 with the message.
+  ASSERT_TRUE(c.send(get("/slow?throw=1")));
+  a = c.read();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->result_int(), 500);
+  EXPECT_EQ(a->body(), "internal error: async kaput\n");
+  // Two connections waiting at once are answered in the order the test chooses.
+  Client d(srv.port());
+  Client e(srv.port());
+  ASSERT_TRUE(d.send(get("/slow?who=d")));
+  ASSERT_TRUE(eventually([&] { return parked.count() == 2; }));
+  ASSERT_TRUE(e.send(get("/slow?who=e")));
+  ASSERT_TRUE(eventually([&] { return parked.count() == 3; }));
+  parked.take(2)(Response::text(200, "to e"));
+  a = e.read();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->body(), "to e");
+  parked.take(1)(Response::text(201, "to d"));
+  a = d.read();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->result_int(), 201);
+  EXPECT_EQ(a->body(), "to d");
+}
+
+TEST(HttpServer, AsyncRouteDroppedAnswerIs500AndStopIsSafe) {
+  Parked parked;
+  auto srv = std::make_unique<Running>(ServerOptions{}, [&](Server& s) {
+    s.routeAsync("GET", "/slow", parked.handler());
+    s.route("GET", "/replaced", echo("sync"));
+    s.routeAsync("GET", "/replaced", parked.handler());
+  });
+  Client c(srv->port());
+  ASSERT_TRUE(c.send(get("/replaced?now=1")));
+  auto a = c.read();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->body(), "at once GET") << "routeAsync replaces route() for the same prefix";
+  ASSERT_TRUE(c.send(get("/slow")));
+  ASSERT_TRUE(eventually([&] { return parked.count() == 1; }));
+  { Respond dropped = parked.take(0); }  // every copy gone without an answer
+  a = c.read();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->result_int(), 500);
+  EXPECT_EQ(a->body(), "internal error: the handler gave no answer\n");
+  // The server stops while an answer is awaited: the client is disconnected, and the late
+  // answer is dropped without harm.
+  Client w(srv->port());
+  ASSERT_TRUE(w.send(get("/slow")));
+  ASSERT_TRUE(eventually([&] { return parked.count() == 2; }));
+  Respond late = parked.take(1);
+  srv->stop();
+  EXPECT_TRUE(w.closedByServer());
+  late(Response::text(200, "too late"));
+  srv.reset();
+}
+
 }  // namespace
 }  // namespace nc::http
