@@ -673,6 +673,16 @@ void Profiler::tick(uint64_t now_ns) {
       continue;
     }
     Chan& c = *it->second;
+    if (j.created) {  // listings show the file's size at once (maintain() refreshes it later)
+      std::error_code ec;
+      const uint64_t bytes = std::filesystem::file_size(j.path, ec);
+      if (!ec) {
+        if (auto pit = profs_.find(c.profile); pit != profs_.end()) {
+          pit->second->size_bytes += bytes - std::min(bytes, c.rrd_bytes);
+        }
+        c.rrd_bytes = bytes;
+      }
+    }
     if (j.ok) {
       c.written_until = std::max(c.written_until, j.written_until);
     } else {
