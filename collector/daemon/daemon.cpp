@@ -155,24 +155,16 @@ nlohmann::json storeJson(const std::string& path, const store::Writer* w,
   if (w == nullptr) {
     return {{"path", path}, {"enabled", false}, {"last_error", open_error}};
   }
-  auto s = w->stats();
-  return {{"path", path},
-          {"enabled", true},
-          {"usage_bytes", s.bytes_on_disk},
-          {"segments", s.segments},
-          {"rows_written", s.rows_written},
-          {"blocks_written", s.blocks_written},
-          {"blocks_fast", s.blocks_fast},
-          {"queue_limit_bytes", w->options().queue_bytes},
-          {"drops", s.rows_dropped},
-          {"errors", s.write_errors},
-          {"error_now", s.error_now},
-          {"last_error", s.last_error},
-          {"queue_bytes", s.queue_bytes},
-          {"segments_deleted", s.segments_deleted},
-          {"segments_recovered", s.segments_recovered},
-          {"oldest", s.oldest_ns != 0 ? formatTime(s.oldest_ns) : ""},
-          {"newest", s.newest_ns != 0 ? formatTime(s.newest_ns) : ""}};
+  const auto s = w->stats();
+  nlohmann::json j = metrics::toJson(s);  // every NC_STORE_STATS counter
+  j.update({{"path", path},
+            {"enabled", true},
+            {"queue_limit_bytes", w->options().queue_bytes},
+            {"error_now", s.error_now},
+            {"last_error", s.last_error},
+            {"oldest", s.oldest_ns != 0 ? formatTime(s.oldest_ns) : ""},
+            {"newest", s.newest_ns != 0 ? formatTime(s.newest_ns) : ""}});
+  return j;
 }
 
 decode::ExporterConfig toDecoderConfig(const config::ExporterOverride& o) {
@@ -654,23 +646,7 @@ class Daemon {
       if (!store_) {
         return;
       }
-      const auto s = store_->stats();
-      w.family("store_usage", MetricType::kGauge, Unit::kBytes, "Bytes of flow segments on disk")
-          .add(s.bytes_on_disk);
-      w.family("store_segments", MetricType::kGauge, Unit::kNone, "Flow segments on disk")
-          .add(s.segments);
-      w.family("store_rows_written", MetricType::kCounter, Unit::kNone, "Flow rows stored")
-          .add(s.rows_written);
-      w.family("store_rows_dropped", MetricType::kCounter, Unit::kNone,
-               "Flow rows dropped: the store's queue was full or a write failed")
-          .add(s.rows_dropped);
-      w.family("store_write_errors", MetricType::kCounter, Unit::kNone, "Segment write errors")
-          .add(s.write_errors);
-      w.family("store_queue", MetricType::kGauge, Unit::kBytes, "Rows waiting to be written")
-          .add(s.queue_bytes);
-      w.family("store_segments_deleted", MetricType::kCounter, Unit::kNone,
-               "Segments deleted by retention")
-          .add(s.segments_deleted);
+      metrics::writeStats(w, "store", store_->stats());
     });
     metrics_.add("ovsdb", [this](metrics::MetricWriter& w) {
       if (!provisioner_) {

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/metrics/stats.hpp"
 #include "collector/record/columns.hpp"
 #include "collector/record/flow_record.hpp"
 
@@ -46,24 +47,33 @@ struct StoreOptions {
 bool parseCompression(std::string_view text, StoreOptions::Compression& out);
 std::string_view toString(StoreOptions::Compression c);
 
+// The writer's counters, declared once (collector/metrics/stats.hpp): status JSON ("store"),
+// Prometheus net_collector_store_*. X(TYPE, ctype, member, "key", UNIT, "column", "help")
+#define NC_STORE_STATS(X)                                                                   \
+  X(Counter, uint64_t, rows_written, "rows_written", None, "", "Flow rows stored")          \
+  X(Counter, uint64_t, rows_dropped, NC_KEY_PROM("drops", "rows_dropped"), None, "",        \
+    "Flow rows dropped: the store's queue was full or a write failed")                      \
+  X(Counter, uint64_t, blocks_written, "blocks_written", None, "", "Blocks written")        \
+  X(Counter, uint64_t, blocks_fast, "blocks_fast", None, "",                                \
+    "Blocks compressed with a faster codec than configured because the writer fell behind") \
+  X(Gauge, uint64_t, bytes_on_disk, NC_KEY_PROM("usage_bytes", "usage"), Bytes, "",         \
+    "Bytes of flow segments on disk (complete and open)")                                   \
+  X(Gauge, uint64_t, segments, "segments", None, "", "Flow segments on disk")               \
+  X(Counter, uint64_t, write_errors, NC_KEY_PROM("errors", "write_errors"), None, "",       \
+    "Failed segment writes, fsyncs, creates and renames")                                   \
+  X(Gauge, uint64_t, queue_bytes, NC_KEY_PROM("queue_bytes", "queue"), Bytes, "",           \
+    "Raw bytes of rows waiting for the writer thread")                                      \
+  X(Counter, uint64_t, segments_deleted, "segments_deleted", None, "",                      \
+    "Segments deleted by retention")                                                        \
+  X(Counter, uint64_t, segments_recovered, "segments_recovered", None, "",                  \
+    "Segments left open by a crash and sealed at start")
+
 struct WriterStats {
-  uint64_t rows_written = 0;  // rows in blocks that reached the file
-  uint64_t rows_dropped = 0;  // queue full or write error
-  uint64_t blocks_written = 0;
-  // Blocks compressed with a faster codec than configured (lz4 or none instead of zstd) because
-  // the writer had fallen behind: under load the store trades bytes for not dropping rows.
-  uint64_t blocks_fast = 0;
-  uint64_t bytes_on_disk = 0;  // all segment files in the directory (complete + open)
-  uint64_t segments = 0;       // complete + open segment files
-  uint64_t write_errors = 0;   // failed writes/fsyncs/creates/renames
-  std::string last_error;      // "" when the last write succeeded
-  uint64_t oldest_ns = 0;      // smallest first_ns stored (0 = none)
-  uint64_t newest_ns = 0;      // largest first_ns stored
-  // Added members.
-  uint64_t queue_bytes = 0;         // raw bytes waiting for the writer thread
-  uint64_t segments_deleted = 0;    // by retention
-  uint64_t segments_recovered = 0;  // `.open` segments sealed after a crash
-  bool error_now = false;           // the last write attempt failed
+  NC_STATS_DEFINE(WriterStats, NC_STORE_STATS)
+  std::string last_error;  // "" when the last write succeeded
+  uint64_t oldest_ns = 0;  // smallest first_ns stored (0 = none)
+  uint64_t newest_ns = 0;  // largest first_ns stored
+  bool error_now = false;  // the last write attempt failed
 };
 
 // Appends flows to the store in `StoreOptions::path`. See the durability contract above.
