@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/metrics/stats.hpp"
 #include "config/config.hpp"
 
 namespace nc::ovsctl {
@@ -143,6 +144,27 @@ ApplyResult removeOwned(const config::OvsdbConfig& ovsdb, const std::string& own
 using IpfixTemplatesKnownFn =
     std::function<bool(const std::string& bridge, uint32_t obs_domain_id)>;
 
+// The provisioner's counters, declared once (collector/metrics/stats.hpp): its status JSON and
+// Prometheus net_collector_ovsdb_*. X(TYPE, ctype, member, "key", UNIT, "column", "help")
+#define NC_PROVISION_STATS(X)                                                                    \
+  X(Counter, uint64_t, connects, "connects", None, "", "OVSDB connections made")                 \
+  X(Counter, uint64_t, disconnects, "disconnects", None, "", "OVSDB connections lost")           \
+  X(Counter, uint64_t, connect_failures, "connect_failures", None, "",                           \
+    "OVSDB connection attempts that failed")                                                     \
+  X(Counter, uint64_t, echo_answered, "echo_answered", None, "", "OVSDB echo requests answered") \
+  X(Counter, uint64_t, probes_sent, "probes_sent", None, "", "OVSDB echo probes sent")           \
+  X(Counter, uint64_t, reconciles, "reconciles", None, "", "Provisioning passes")                \
+  X(Counter, uint64_t, transactions, "transactions", None, "",                                   \
+    "Provisioning transactions committed")                                                       \
+  X(Counter, uint64_t, conflicts, "conflicts", None, "",                                         \
+    "Provisioning transactions refused because OVSDB changed meanwhile (retried)")               \
+  X(Counter, uint64_t, txn_errors, NC_KEY_PROM("txn_errors", "transaction_errors"), None, "",    \
+    "Provisioning transactions that failed")
+
+struct ProvisionStats {
+  NC_STATS_DEFINE(ProvisionStats, NC_PROVISION_STATS)
+};
+
 // The reconcile loop for the daemon. Runs entirely on the given io_context (the control-plane
 // thread): connects, monitors, and after every change (debounced 100 ms) computes the plan and
 // applies it; reconnects with backoff (0.5 s -> 8 s) and resyncs from scratch. Never blocks.
@@ -170,6 +192,8 @@ class Provisioner {
   //  "reconciles","transactions","conflicts","txn_errors","last_txn_error","pending_changes",
   //  "errors":[...],"warnings":[...],"bridges":[ toJson(Plan)["bridges"] ]}
   nlohmann::json status() const;
+  // The counters of the same snapshot (thread-safe).
+  ProvisionStats stats() const;
 
  private:
   class Impl;

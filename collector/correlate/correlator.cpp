@@ -1,4 +1,5 @@
 #include "collector/correlate/correlator.hpp"
+#include "collector/metrics/json.hpp"
 
 #include "common/clock.hpp"
 
@@ -394,21 +395,14 @@ void Correlator::start() {
 
 void Correlator::stop() {
   stopped_ = true;
-  timer_.cancel();
+  timer_.stop();
 }
 
 void Correlator::schedule() {
   if (stopped_) {
     return;
   }
-  timer_.expires_after(std::chrono::nanoseconds(opts_.handover_ns));
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopped_) {
-      return;
-    }
-    tick(unixNowNs());
-    schedule();
-  });
+  timer_.start(std::chrono::nanoseconds(opts_.handover_ns), [this] { tick(unixNowNs()); });
 }
 
 bool Correlator::reconfigure(const CorrelatorOptions& options) {
@@ -717,27 +711,37 @@ std::vector<events::Event> Correlator::ongoing() const {
   return out;
 }
 
-nlohmann::json Correlator::status() const {
+CorrelatorStats Correlator::stats() const {
   std::lock_guard lock(mu_);
-  size_t ongoing = 0;
+  return statsLocked();
+}
+
+CorrelatorStats Correlator::statsLocked() const {
+  CorrelatorStats st;
   for (const auto& [k, s] : subjects_) {
-    ongoing += s->event ? 1 : 0;
+    st.ongoing += s->event ? 1 : 0;
   }
   const size_t ring = opts_.ringSteps();
   const size_t per = sizeof(Subject) + 2 * ring * sizeof(float) + 48;  // + hash node
-  return {{"subjects", {{"ports", ports_}, {"addresses", addresses_}}},
-          {"subjects_refused", refused_},
-          {"late", late_},
-          {"handover_drops", handover_drops_.load(std::memory_order_relaxed)},
-          {"steps_evaluated", steps_evaluated_},
-          {"events_started", started_},
-          {"events_ended", ended_},
-          {"ongoing", ongoing},
-          {"handovers", handovers_.load(std::memory_order_relaxed)},
-          {"handover_entries", handover_entries_.load(std::memory_order_relaxed)},
-          {"memory_bytes", subjects_.size() * per},
-          {"step_ms", opts_.step_ns / 1'000'000},
-          {"ring_steps", ring}};
+  st.subjects_refused = refused_;
+  st.late = late_;
+  st.handover_drops = handover_drops_.load(std::memory_order_relaxed);
+  st.steps_evaluated = steps_evaluated_;
+  st.events_started = started_;
+  st.events_ended = ended_;
+  st.handovers = handovers_.load(std::memory_order_relaxed);
+  st.handover_entries = handover_entries_.load(std::memory_order_relaxed);
+  st.memory_bytes = subjects_.size() * per;
+  return st;
+}
+
+nlohmann::json Correlator::status() const {
+  std::lock_guard lock(mu_);
+  nlohmann::json j = metrics::toJson(statsLocked());  // every NC_CORRELATOR_STATS counter
+  j.update({{"subjects", {{"ports", ports_}, {"addresses", addresses_}}},
+            {"step_ms", opts_.step_ns / 1'000'000},
+            {"ring_steps", opts_.ringSteps()}});
+  return j;
 }
 
 std::unordered_map<std::string, Correlator::PortRate> Correlator::portRates() const {

@@ -50,7 +50,9 @@
 
 #include "collector/correlate/detector.hpp"
 #include "collector/events/events.hpp"
+#include "collector/metrics/stats.hpp"
 #include "collector/sink/sink.hpp"
+#include "common/periodic_timer.hpp"
 #include "ovsctl/inventory/inventory.hpp"
 
 namespace nc::correlate {
@@ -194,6 +196,31 @@ struct Tracked {
   bool packets_fired = false;
 };
 
+// The correlator's counters, declared once (collector/metrics/stats.hpp): status JSON
+// ("correlation") and Prometheus net_collector_correlation_*.
+// X(TYPE, ctype, member, "key", UNIT, "column", "help")
+#define NC_CORRELATOR_STATS(X)                                                                  \
+  X(Counter, uint64_t, subjects_refused, "subjects_refused", None, "",                          \
+    "Ports and addresses not followed: the subject limit was reached")                          \
+  X(Counter, uint64_t, late, "late", None, "",                                                  \
+    "Flow shares that arrived after their step was evaluated")                                  \
+  X(Counter, uint64_t, handover_drops, "handover_drops", None, "",                              \
+    "Shard hand-overs dropped: the correlator's inbox was full")                                \
+  X(Counter, uint64_t, steps_evaluated, "steps_evaluated", None, "", "Subject steps evaluated") \
+  X(Counter, uint64_t, events_started, "events_started", None, "", "Spike events started")      \
+  X(Counter, uint64_t, events_ended, "events_ended", None, "", "Spike events ended")            \
+  X(Gauge, uint64_t, ongoing, NC_KEY_PROM("ongoing", "events_ongoing"), None, "",               \
+    "Spike events ongoing now")                                                                 \
+  X(Counter, uint64_t, handovers, "handovers", None, "", "Shard hand-overs merged")             \
+  X(Counter, uint64_t, handover_entries, "handover_entries", None, "",                          \
+    "Step sums the shards handed over")                                                         \
+  X(Gauge, uint64_t, memory_bytes, NC_KEY_PROM("memory_bytes", "memory"), Bytes, "",            \
+    "Memory the followed subjects take (estimate)")
+
+struct CorrelatorStats {
+  NC_STATS_DEFINE(CorrelatorStats, NC_CORRELATOR_STATS)
+};
+
 class Correlator {
  public:
   Correlator(boost::asio::io_context& io, CorrelatorOptions options,
@@ -223,6 +250,8 @@ class Correlator {
   // {"subjects":{"ports","addresses"},"subjects_refused","late","steps_evaluated","events_started",
   //  "events_ended","ongoing","memory_bytes","step_ms",...}
   nlohmann::json status() const;
+  // The counters of status(), declared once (NC_CORRELATOR_STATS). Thread-safe.
+  CorrelatorStats stats() const;
   // Per-port current rates from the last completed steps (bits/s, packets/s) by port name.
   struct PortRate {
     double in_bps = 0;
@@ -253,7 +282,7 @@ class Correlator {
   DetectorParams bytes_params_;
   DetectorParams packets_params_;
   const inventory::Inventory* inventory_;
-  boost::asio::steady_timer timer_;
+  PeriodicTimer timer_;
   bool stopped_ = true;
 
   std::mutex inbox_mu_;
@@ -263,6 +292,7 @@ class Correlator {
   std::unordered_map<SubjectKey, std::unique_ptr<Subject>, KeyHash> subjects_;
   size_t ports_ = 0;
   size_t addresses_ = 0;
+  CorrelatorStats statsLocked() const;  // mu_ held
   uint64_t refused_ = 0;
   uint64_t late_ = 0;
   uint64_t steps_evaluated_ = 0;

@@ -35,6 +35,7 @@
 #include "collector/store/store.hpp"
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "common/periodic_timer.hpp"
 #include "common/units.hpp"
 #include "common/version.hpp"
 #include "ovsctl/inventory/inventory.hpp"
@@ -436,12 +437,9 @@ class Daemon {
               c.ovsdb.endpoint, ovsctl::defaultOwnerId());
   }
 
+  // Every 2 s: ingest rates for `status`, the store's bytes per flow for the profiles.
   void scheduleRates() {
-    rate_timer_.expires_after(std::chrono::seconds(2));
-    rate_timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (ec) {
-        return;
-      }
+    rate_timer_.start(std::chrono::seconds(2), [this] {
       auto t = ingest_->totals();
       auto now = std::chrono::steady_clock::now();
       double dt = std::chrono::duration<double>(now - rate_at_).count();
@@ -458,7 +456,6 @@ class Daemon {
                                           static_cast<double>(st.rows_written));
         }
       }
-      scheduleRates();
     });
   }
 
@@ -660,16 +657,7 @@ class Daemon {
       w.family("ovsdb_synced", MetricType::kGauge, Unit::kNone,
                "1 once the OVSDB replica is in sync")
           .add(s.value("synced", false) ? 1 : 0);
-      w.family("ovsdb_connects", MetricType::kCounter, Unit::kNone, "OVSDB connections made")
-          .add(s.value("connects", uint64_t{0}));
-      w.family("ovsdb_transactions", MetricType::kCounter, Unit::kNone,
-               "Provisioning transactions committed")
-          .add(s.value("transactions", uint64_t{0}));
-      w.family("ovsdb_transaction_errors", MetricType::kCounter, Unit::kNone,
-               "Provisioning transactions that failed")
-          .add(s.value("txn_errors", uint64_t{0}));
-      w.family("ovsdb_reconciles", MetricType::kCounter, Unit::kNone, "Provisioning passes")
-          .add(s.value("reconciles", uint64_t{0}));
+      metrics::writeStats(w, "ovsdb", provisioner_->stats());
       size_t bridges = 0;
       if (s.contains("bridges") && s["bridges"].is_array()) {
         bridges = s["bridges"].size();
@@ -693,15 +681,7 @@ class Daemon {
           .add({{"kind", "port"}}, s["subjects"].value("ports", uint64_t{0}));
       w.family("correlation_subjects", MetricType::kGauge, Unit::kNone, "")
           .add({{"kind", "address"}}, s["subjects"].value("addresses", uint64_t{0}));
-      w.family("correlation_events_started", MetricType::kCounter, Unit::kNone,
-               "Spike events started")
-          .add(s.value("events_started", uint64_t{0}));
-      w.family("correlation_events_ongoing", MetricType::kGauge, Unit::kNone,
-               "Spike events ongoing now")
-          .add(s.value("ongoing", uint64_t{0}));
-      w.family("correlation_late", MetricType::kCounter, Unit::kNone,
-               "Flow shares that arrived after their step was evaluated")
-          .add(s.value("late", uint64_t{0}));
+      metrics::writeStats(w, "correlation", correlator_->stats());
     });
   }
 
@@ -912,7 +892,7 @@ class Daemon {
   std::chrono::system_clock::time_point started_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
-  boost::asio::steady_timer rate_timer_;
+  PeriodicTimer rate_timer_;
   std::unique_ptr<control::ControlServer> control_;
   metrics::MetricsRegistry metrics_;
   std::unique_ptr<http::Server> http_;

@@ -133,19 +133,12 @@ void Profiler::schedule() {
   if (stopped_) {
     return;
   }
-  timer_.expires_after(std::chrono::nanoseconds(opts_.handover_ns));
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopped_) {
-      return;
-    }
-    tick(unixNowNs());
-    schedule();
-  });
+  timer_.start(std::chrono::nanoseconds(opts_.handover_ns), [this] { tick(unixNowNs()); });
 }
 
 void Profiler::stop() {
   stopped_ = true;
-  timer_.cancel();
+  timer_.stop();
   bf_cancel_ = true;
   {
     std::lock_guard lock(bf_mu_);

@@ -55,6 +55,7 @@
 #include "collector/profile/graph.hpp"
 #include "collector/profile/profile_store.hpp"
 #include "collector/sink/sink.hpp"
+#include "common/periodic_timer.hpp"
 
 namespace nc::metrics {
 class MetricWriter;
@@ -215,7 +216,7 @@ class Profiler {
   boost::asio::io_context& io_;
   ProfilerOptions opts_;
   ProfileStore store_;
-  boost::asio::steady_timer timer_;
+  PeriodicTimer timer_;
   bool stopped_ = true;
   uint64_t applied_generation_ = 0;
 

@@ -5,6 +5,11 @@
 //
 //   text --lexer--> tokens --recursive descent--> postfix program: [leaf, leaf, AND, leaf, OR, NOT]
 //
+// The files: filter_syntax.hpp / filter_lexer.cpp (tokens, literals), filter_parse.cpp (one row
+// per keyword: its parse rule and docs), filter_program.hpp (the program and the operation table),
+// filter_ops.cpp (one row per leaf kind: columns, evaluation, pruning, printing), filter_eval.cpp,
+// filter_prune.cpp, filter_print.cpp (the drivers over the program), filter_docs.cpp.
+//
 // A leaf is one test on one column (compare, mask, set membership, address prefix) or on a value
 // derived from a few columns (duration, pps, bps, bpp). Evaluation runs each leaf as a tight loop
 // over a column slice into a byte mask, and combines masks with AND/OR/NOT: no per-row virtual
@@ -38,47 +43,9 @@ struct FilterError {
 
 enum class Cmp : uint8_t { kEq, kLt, kGt, kLe, kGe };
 
-// One test of the program. Which members matter depends on `op`.
-struct Leaf {
-  enum class Op : uint8_t {
-    kTrue,
-    kFalse,
-    kCmp,         // column <cmp> value
-    kMaskAll,     // (column & mask) == mask            (tcp flags)
-    kMaskAny,     // (column & mask) != 0               (tcp flags under an odd number of NOTs)
-    kInSet,       // column in sets[index]              (port/as lists, sorted)
-    kPrefix,      // address column in net/bits
-    kPrefixList,  // address column in any of prefix_lists[index]
-    kDuration,    // (last - first) in ms <cmp> value
-    kPps,         // 1000 * packets / duration_ms <cmp> value (0 when duration is 0)
-    kBps,         // 8000 * bytes / duration_ms <cmp> value
-    kBpp,         // bytes / packets <cmp> value
-    kDstPort,     // dst port, for ICMP/ICMPv6 flows type * 256 + code (nfdump) <cmp> value
-    kDstPortSet,  // the same in sets[index]
-    kName,        // name column (NameTable ids) matches names[index] (a name or a glob)
-  };
-  Op op = Op::kTrue;
-  Column col = Column::first_ns;
-  Cmp cmp = Cmp::kEq;
-  uint64_t value = 0;
-  uint64_t mask = 0;
-  uint32_t index = 0;
-  IpAddr net;        // kPrefix: network, already masked
-  uint8_t bits = 0;  // kPrefix: prefix length in the 128-bit (v4-mapped) form
-};
-
-struct Instr {
-  enum class Kind : uint8_t { kLeaf, kAnd, kOr, kNot };
-  Kind kind = Kind::kLeaf;
-  uint32_t leaf = 0;
-};
-
-class NameMatcher;
-
-struct Prefix {
-  IpAddr net;
-  uint8_t bits = 128;
-};
+namespace detail {
+struct Program;  // the compiled tree (collector/query/filter_program.hpp, internal)
+}
 
 class Filter {
  public:
@@ -105,7 +72,7 @@ class Filter {
   bool matchesAll() const;
   // True when every row inside the restrictTime window matches: the program is "any" or only
   // the window.
-  bool matchesAllInWindow() const { return matchesAll() || untimed_len_ == 0; }
+  bool matchesAllInWindow() const;
   // Every column select() and mayMatch() read (the scan's column projection).
   ColumnSet columns() const;
 
@@ -113,21 +80,14 @@ class Filter {
   std::string dump() const;
   const std::string& text() const { return text_; }
 
+  // The compiled program, for backends that translate it (filter_program.hpp; issue 15's SQL).
+  const detail::Program& program() const { return *prog_; }
+
  private:
-  friend class Compiler;
-  void computeDepth();
+  Filter(std::string text, std::shared_ptr<const detail::Program> prog);
   std::string text_;
-  std::vector<Leaf> leaves_;
-  std::vector<Instr> program_;
-  std::vector<std::vector<uint64_t>> sets_;
-  std::vector<std::vector<Prefix>> prefix_lists_;
-  std::vector<std::shared_ptr<const NameMatcher>> names_;
-  size_t max_depth_ = 1;
-  // restrictTime: program_[0, untimed_len_) is the program before the window's instructions.
-  static constexpr size_t kNoWindow = SIZE_MAX;
-  size_t untimed_len_ = kNoWindow;
-  uint64_t since_ns_ = 0;
-  uint64_t until_ns_ = UINT64_MAX;
+  // Immutable and shared by copies; restrictTime() replaces it.
+  std::shared_ptr<const detail::Program> prog_;
 };
 
 // The filter keywords, one line each: syntax and meaning. Generated from the nfdump keyword table

@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "collector/metrics/json.hpp"
 #include "common/log.hpp"
 #include "ovsctl/ovsctl.hpp"
 #include "ovsctl/ovsdb/ovsdb.hpp"
@@ -287,6 +288,7 @@ class Provisioner::Impl : public std::enable_shared_from_this<Impl> {
 
   void publish() {
     Json s;
+    ProvisionStats st;
     s["owner"] = owner_;
     s["endpoint"] = cfg_.endpoint;
     s["enabled"] = cfg_.enabled;
@@ -296,11 +298,12 @@ class Provisioner::Impl : public std::enable_shared_from_this<Impl> {
       s["synced"] = client_->synced();
       s["last_error"] = sess.lastError();
       s["monitor"] = client_->monitorMethod();
-      s["connects"] = sess.counters().connects;
-      s["disconnects"] = sess.counters().disconnects;
-      s["connect_failures"] = sess.counters().connect_failures;
-      s["echo_answered"] = sess.counters().echo_answered;
-      s["probes_sent"] = sess.counters().probes_sent;
+      const auto& k = sess.counters();
+      st.connects = k.connects;
+      st.disconnects = k.disconnects;
+      st.connect_failures = k.connect_failures;
+      st.echo_answered = k.echo_answered;
+      st.probes_sent = k.probes_sent;
       if (sess.state() == jsonrpc::State::Backoff) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             sess.retryAt() - std::chrono::steady_clock::now());
@@ -313,18 +316,14 @@ class Provisioner::Impl : public std::enable_shared_from_this<Impl> {
       s["synced"] = false;
       s["last_error"] = config_error_;
       s["monitor"] = "";
-      s["connects"] = 0;
-      s["disconnects"] = 0;
-      s["connect_failures"] = 0;
-      s["echo_answered"] = 0;
-      s["probes_sent"] = 0;
       s["retry_in_ms"] = nullptr;
     }
     s["last_reconcile"] = reconciles_ ? Json(isoTime(last_reconcile_)) : Json();
-    s["reconciles"] = reconciles_;
-    s["transactions"] = transactions_;
-    s["conflicts"] = conflicts_;
-    s["txn_errors"] = txn_errors_;
+    st.reconciles = reconciles_;
+    st.transactions = transactions_;
+    st.conflicts = conflicts_;
+    st.txn_errors = txn_errors_;
+    s.update(metrics::toJson(st));  // every NC_PROVISION_STATS counter
     s["last_txn_error"] = last_txn_error_;
     s["pending_changes"] = last_plan_.changeCount();
     s["errors"] = last_plan_.errors;
@@ -332,11 +331,17 @@ class Provisioner::Impl : public std::enable_shared_from_this<Impl> {
     s["bridges"] = toJson(last_plan_)["bridges"];
     std::lock_guard<std::mutex> lock(mu_);
     status_ = std::move(s);
+    stats_ = st;
   }
 
   Json status() const {
     std::lock_guard<std::mutex> lock(mu_);
     return status_;
+  }
+
+  ProvisionStats stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
   }
 
   asio::io_context& io_;
@@ -371,6 +376,7 @@ class Provisioner::Impl : public std::enable_shared_from_this<Impl> {
 
   mutable std::mutex mu_;
   Json status_;
+  ProvisionStats stats_;
 };
 
 namespace {
@@ -427,6 +433,10 @@ void Provisioner::reconfigure(std::vector<config::BridgeRule> rules, Target targ
 
 Json Provisioner::status() const {
   return impl_->status();
+}
+
+ProvisionStats Provisioner::stats() const {
+  return impl_->stats();
 }
 
 // ---------------------------------------------------------------------------------------------

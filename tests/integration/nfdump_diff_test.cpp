@@ -370,6 +370,21 @@ TEST(NfdumpDiff, FiltersTopAndAggregationAgreeWithNfdump) {
   // The filters must discriminate: most select a proper, non-empty subset.
   EXPECT_GE(nonzero, fs.size() * 3 / 4);
 
+  // Current nfdump's spellings, which nfdump 1.7.1 rejects, against their 1.7.1 equivalents.
+  for (const auto& [ours, theirs] : std::vector<std::pair<std::string, std::string>>{
+           {"icmp type 8", "icmp-type 8"},
+           {"icmp code 0", "icmp-code 0"},
+           {"icmp type 128 or icmp type 129", "icmp-type 128 or icmp-type 129"},
+           {"exporter ip 127.0.0.1", "router ip 127.0.0.1"},
+           {"flags =S", "flags 2"},
+           {"flags =AS", "flags 18"},
+           {"not flags =S and proto tcp", "not flags 2 and proto tcp"},
+       }) {
+    Totals want = nfdumpTotals(file, theirs);
+    EXPECT_EQ(ourTotals({"-i", json}, ours), want)
+        << "filter: " << ours << " (nfdump: " << theirs << ")";
+  }
+
   for (const auto& [stat, filter] : std::vector<std::pair<std::string, std::string>>{
            {"srcip/bytes", "proto tcp"},
            {"dstip/packets", "any"},

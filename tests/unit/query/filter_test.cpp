@@ -51,6 +51,7 @@ std::vector<FlowRecord> samples() {
   a.src_mask = 24;
   a.dst_mask = 16;
   a.ip_version = 4;
+  a.received_ns = kT + 5000000000ULL;
 
   FlowRecord& b = v[1];  // UDP v4, NetFlow v9
   b.first_ns = b.last_ns = kT + 1000000;
@@ -308,6 +309,36 @@ const Case kCases[] = {
     {"((((proto icmp))))", "2"},
     {"not any", ""},
     {"inet and not (net 10.0.0.0/8 or host 8.8.8.8)", ""},
+    // current nfdump: first seen / last seen / received [CMP] TIME in whole milliseconds
+    {"first seen 2026-11-26T10:00:00.001", "1"},
+    {"first seen = 2026-11-26T10:00:00.002Z", "2"},
+    {"first seen < 2026-11-26T10:00:00.002", "01"},
+    {"first seen <= 2026-11-26T10:00:00.002", "012"},
+    {"first seen > 2026-11-26T10:00:00.002", "34"},
+    {"first seen >= 2026-11-26T10:00:00.002", "234"},
+    {"first seen 2026/11/26.10:00:00.001", "1"},
+    {"first seen < '2026-11-26 10:00:00.001'", "0"},
+    {"last seen 2026-11-26T10:00:02.500", "0"},
+    {"last seen > 2026-11-26T10:00:02.499", "03"},
+    {"received > 2026-11-26T10:00:04.999", "0"},
+    {"received < 2026-11-26T10:00:00", "1234"},
+    {"first > 2026-11-26T10:00:00.002Z", "34"},  // `first` alone: the registry field
+    // current nfdump: exact flags, icmp/engine with a space, exporter ip
+    {"flags =S", "3"},
+    {"flags =FSPA", "0"},
+    {"flags =SA", ""},
+    {"flags == s", "3"},
+    {"not flags =S", "0124"},
+    {"icmp type 8", "2"},
+    {"icmp type 135", "4"},
+    {"icmp code 0", "24"},
+    {"icmp type > 100", "4"},
+    {"engine type 1", "1"},
+    {"engine id 7", "1"},
+    {"engine id > 7", ""},
+    {"exporter ip 192.0.2.1", "02"},
+    {"exporter ip 2001:db8::/32", "34"},
+    {"exporter 192.0.2.0/24", "012"},  // `exporter` alone: the registry field
 };
 
 std::string matching(const Filter& f, const std::vector<FlowRecord>& rs) {
@@ -405,6 +436,13 @@ const ErrorCase kErrors[] = {
     {"and", 0, "expected a filter primitive, got 'and'"},
     {"sampling_rate > 5000000000", 16, "sampling_rate out of range 0..4294967295"},
     {"next as 5", 0, "'next' is not supported: records carry no next AS"},
+    {"flags > S", 6, "TCP flag letters compare with '=' only"},
+    {"flags =Z", 7, "bad TCP flags 'Z'"},
+    {"icmp foo", 5, "expected 'type' or 'code' after 'icmp'"},
+    {"engine 3", 7, "expected 'type' or 'id' after 'engine'"},
+    {"engine id 300", 10, "engine id out of range 0..255"},
+    {"first seen yesterday", 11, "bad time 'yesterday'"},
+    {"received", 8, "expected a time"},
 };
 
 TEST(Filter, ErrorsPointAtTheColumn) {
@@ -551,10 +589,36 @@ TEST(Filter, MayMatchIsConservative) {
   }
 }
 
+// `first seen` compares whole milliseconds: a flow that started inside the millisecond TIME names
+// equals it, however many nanoseconds past it.
+TEST(Filter, SeenTimesHaveMillisecondPrecision) {
+  FlowRecord r;
+  r.first_ns = kT + 1500000;  // 10:00:00.0015
+  r.last_ns = kT + 2999999;   // 10:00:00.002999999
+  r.received_ns = kT + 3000000;
+  auto m = [&](const char* text) {
+    auto f = Filter::compile(text);
+    EXPECT_TRUE(f.has_value()) << text;
+    return f && f->matches(r);
+  };
+  EXPECT_TRUE(m("first seen 2026-11-26T10:00:00.001"));
+  EXPECT_FALSE(m("first seen > 2026-11-26T10:00:00.001"));
+  EXPECT_TRUE(m("first seen >= 2026-11-26T10:00:00.001"));
+  EXPECT_TRUE(m("first seen <= 2026-11-26T10:00:00.001"));
+  EXPECT_FALSE(m("first seen < 2026-11-26T10:00:00.001"));
+  EXPECT_TRUE(m("first seen < 2026-11-26T10:00:00.002"));
+  EXPECT_TRUE(m("last seen 2026-11-26T10:00:00.002"));
+  EXPECT_TRUE(m("received 2026-11-26T10:00:00.003"));
+  EXPECT_FALSE(m("received 2026-11-26T10:00:00.002"));
+  // first seen < T + 1 ms and first > T (the registry field, nanoseconds) both hold
+  EXPECT_TRUE(m("first seen < 2026-11-26T10:00:00.002 and first > 2026-11-26T10:00:00.001Z"));
+}
+
 TEST(Filter, KeywordDocsCoverTheRegistry) {
   std::string md = filterKeywordsMarkdown();
   for (const char* k : {"sampling_rate", "if_kind", "export_proto", "observation_domain",
-                        "icmp-type", "flags LETTERS", "router ip"}) {
+                        "icmp-type", "flags LETTERS", "router ip", "icmp type", "engine id",
+                        "exporter ip", "flags =LETTERS", "first seen", "received"}) {
     EXPECT_NE(md.find(k), std::string::npos) << k;
   }
   EXPECT_EQ(protoNumber("TCP"), 6);
