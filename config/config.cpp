@@ -400,6 +400,7 @@ void readCollector(Reader& r, const YAML::Node& n, CollectorConfig& c) {
   std::vector<ListenAddr> listen;
   bool have = r.list(n, "listen", path, [&](const YAML::Node& e, const std::string& p) {
     ListenAddr a;
+    const size_t errors_before = r.errorCount();
     if (e.IsScalar()) {
       // "ADDR:PORT", "[V6]:PORT" or a bare port.
       std::string s = e.Scalar();
@@ -416,6 +417,15 @@ void readCollector(Reader& r, const YAML::Node& n, CollectorConfig& c) {
       if (a.address.front() == '[') {
         a.address = a.address.substr(1, a.address.size() - 2);
       }
+      // The daemon binds literals only (no name resolution), so a host name is an error here
+      // rather than a start-up failure.
+      if (!validIp(a.address)) {
+        r.error(e, p,
+                fmt::format("'{}' is not an IPv4 or IPv6 address (host names are not resolved; "
+                            "use e.g. 0.0.0.0:2055 or [::]:2055)",
+                            a.address));
+        return;
+      }
       a.port = static_cast<uint16_t>(std::stoi(s.substr(colon + 1)));
     } else {
       if (!r.map(e, p, {"address", "port"})) {
@@ -429,10 +439,12 @@ void readCollector(Reader& r, const YAML::Node& n, CollectorConfig& c) {
                 fmt::format("'{}' is not an IPv4 or IPv6 address", a.address));
       }
     }
-    for (const auto& prev : listen) {
-      if (prev == a) {
-        r.error(e, p, fmt::format("duplicate listener {}:{}", a.address, a.port));
-      }
+    if (r.errorCount() != errors_before) {
+      return;  // a broken entry is reported once, not also as a duplicate of a default
+    }
+    if (std::find(listen.begin(), listen.end(), a) != listen.end()) {
+      r.error(e, p, fmt::format("duplicate listener {}:{}", a.address, a.port));
+      return;
     }
     listen.push_back(a);
   });

@@ -5,7 +5,7 @@
 // Every key has a default (the in-class initialisers below), a documented meaning (docs/config.md)
 // and a validation rule (config.cpp). Unknown keys are errors. Each error names the file, line and
 // column, and the key path, e.g.
-//   /etc/net-collector.yaml:4:13: collector.listen[1].port: must be 1..65535 (got 70000)
+//   /etc/net-collector.yaml:4:13: collector.listen[1].port: must be 0..65535 (got 70000)
 // Loading collects all errors instead of stopping at the first one. This module opens no sockets.
 #include <cstdint>
 #include <optional>

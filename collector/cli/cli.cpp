@@ -107,6 +107,14 @@ int cmdStatus(const Common& c, bool json) {
   std::cout << "\n";
   const auto& in = r["ingest"];
   printCounters(std::cout, "ingest:   ", in, ingest::ShardStats::kMetrics);
+  if (in.contains("denied_sources") && !in["denied_sources"].empty()) {
+    std::cout << "          denied by collector.allow, newest first:";
+    for (const auto& d : in["denied_sources"]) {
+      std::cout << fmt::format(" {} ({} datagrams, last {})", d.value("address", "?"),
+                               d.value("datagrams", uint64_t{0}), d.value("last_seen", "?"));
+    }
+    std::cout << "\n";
+  }
   std::cout << fmt::format("          now {} datagrams/s, {} records/s\n",
                            units::formatCount(in.value("datagrams_per_s", 0.0)),
                            units::formatCount(in.value("records_per_s", 0.0)));
@@ -204,9 +212,15 @@ int cmdStatus(const Common& c, bool json) {
   return 0;
 }
 
-// The newest flows the daemon decoded (kept in memory per receive shard).
-std::vector<FlowRecord> liveFlows(const Common& c, size_t limit) {
-  auto ans = control::request(controlSocket(c), {{"cmd", "recent"}, {"limit", limit}});
+// The daemon keeps the newest flows it decoded in a ring per receive shard (kRecentPerShard in
+// collector/daemon/daemon.cpp); --live queries see only those.
+constexpr size_t kLiveRingPerShard = 4096;
+
+// Every flow the daemon holds in memory (all its receive shards' rings), oldest first. The
+// filter and the limit are applied by the caller, in that order.
+std::vector<FlowRecord> liveFlows(const Common& c) {
+  constexpr size_t kAll = size_t{1} << 30;  // more than all rings together hold
+  auto ans = control::request(controlSocket(c), {{"cmd", "recent"}, {"limit", kAll}});
   if (!ans.value("ok", false)) {
     throw std::runtime_error("daemon error: " + ans.value("error", std::string("?")));
   }
@@ -252,15 +266,18 @@ void addQueryOptions(CLI::App* cmd, QueryArgs& a, bool with_live) {
                   "flows that started at or after: now, -1h, 30m, 2026-11-26T10:00:00Z, "
                   "'2026-11-26 10:00[:SS]' (UTC)");
   cmd->add_option("--until", a.until, "flows that started before (same forms as --since)");
-  cmd->add_option("-i,--input", a.input,
-                  "read flows from a file instead of the store ('-' = stdin): JSON lines as "
-                  "written by --format json, or nfdump -o json output");
+  cmd->add_option(
+      "-i,--input", a.input,
+      "read flows from a file instead of the store ('-' = stdin): JSON lines as "
+      "written by --format json, or nfdump -o json output (an object with no flow field "
+      "is an error naming its line)");
   cmd->add_option("--store", a.store,
                   "flow store directory (default: store.path of --config, else "
                   "/var/lib/net-collector/flows)");
   if (with_live) {
     cmd->add_flag("--live", a.live,
-                  "the newest flows the running daemon decoded (from memory; default limit 100)");
+                  "the flows the running daemon holds in memory (the newest 4096 per receive "
+                  "shard): filtered first, then limited by -n (0 = all of them)");
   }
   cmd->add_option("-f,--format", a.format,
                   "auto (table on a terminal, else JSON lines) | table | csv | json")
@@ -334,16 +351,29 @@ void endProgress(const query::QueryOptions& q) {
 struct Input {
   FlowColumns mem;
   std::unique_ptr<query::Source> source;
+  size_t live_rows = 0;  // --live: rows the daemon sent
 };
 
-void openInput(const Common& c, const QueryArgs& a, size_t live_limit, Input& in) {
+// --live answers only from the daemon's rings: say so when they may have cut the answer short
+// (at least one ring can be full and the answer is not already limited by -n).
+void noteLiveCap(const QueryArgs& a, const Input& in, size_t answered) {
+  if (a.live && in.live_rows >= kLiveRingPerShard && (a.limit == 0 || answered < a.limit)) {
+    std::cerr << fmt::format(
+        "net-collector: --live answered from the {} flows the daemon holds in memory (the newest "
+        "{} per receive shard); query the store for older flows\n",
+        in.live_rows, kLiveRingPerShard);
+  }
+}
+
+void openInput(const Common& c, const QueryArgs& a, Input& in) {
   int chosen = (a.live ? 1 : 0) + (a.input.empty() ? 0 : 1) + (a.store.empty() ? 0 : 1);
   if (chosen > 1) {
     throw CLI::ValidationError("--live/--input/--store", "choose one input");
   }
   if (a.live) {
-    for (const auto& r : liveFlows(c, live_limit)) {
+    for (const auto& r : liveFlows(c)) {
       in.mem.append(r);
+      ++in.live_rows;
     }
     in.source = std::make_unique<query::MemorySource>(in.mem);
     return;
@@ -407,7 +437,7 @@ int cmdFlows(const Common& c, const QueryArgs& a, const std::string& order_text,
                                "must be first, last, bytes, packets, duration, pps, bps or bpp");
   }
   Input in;
-  openInput(c, a, a.limit != 0 ? a.limit : 100, in);
+  openInput(c, a, in);
   if (!aggregate.empty()) {
     std::string why;
     auto keys = query::parseKeys(aggregate, 60'000'000'000ULL, &why);
@@ -443,6 +473,7 @@ int cmdFlows(const Common& c, const QueryArgs& a, const std::string& order_text,
       printGroups(std::cout, *agg, idx, f, t, true);
     }
     finish(a, f, t);
+    noteLiveCap(a, in, 0);  // sums over the rings only
     return 0;
   }
   std::vector<FlowRecord> flows;
@@ -452,18 +483,26 @@ int cmdFlows(const Common& c, const QueryArgs& a, const std::string& order_text,
     printFlows(std::cout, flows, f);
   }
   finish(a, f, t);
+  noteLiveCap(a, in, flows.size());
   return 0;
 }
 
 int cmdTop(const Common& c, const QueryArgs& a, std::string by, std::string order,
            const std::string& stat, const std::string& bucket) {
   Format f = outputFormat(a);
-  if (!stat.empty()) {  // nfdump -s KEY[/ORDER]
+  constexpr const char* kOrders = "flows, packets, bytes, pps, bps, bpp";
+  if (!stat.empty()) {  // nfdump -s KEY[/ORDER]; KEY may itself be srcnet/BITS
     size_t slash = stat.rfind('/');
     query::Metric m;
-    if (slash != std::string::npos && query::parseMetric(stat.substr(slash + 1), m)) {
+    std::string suffix = slash == std::string::npos ? "" : stat.substr(slash + 1);
+    if (slash != std::string::npos && query::parseMetric(suffix, m)) {
       by = stat.substr(0, slash);
-      order = stat.substr(slash + 1);
+      order = suffix;
+    } else if (slash != std::string::npos &&
+               (suffix.empty() || !std::all_of(suffix.begin(), suffix.end(), ::isdigit))) {
+      throw CLI::ValidationError(
+          "--stat", fmt::format("unknown order '{}' in '{}' (KEY[/ORDER], ORDER one of {})", suffix,
+                                stat, kOrders));
     } else {
       by = stat;
       order = "flows";
@@ -471,7 +510,8 @@ int cmdTop(const Common& c, const QueryArgs& a, std::string by, std::string orde
   }
   query::Metric metric;
   if (!query::parseMetric(order, metric)) {
-    throw CLI::ValidationError("--order", "must be flows, packets, bytes, pps, bps or bpp");
+    throw CLI::ValidationError("--order",
+                               fmt::format("unknown order '{}' (one of {})", order, kOrders));
   }
   std::string why;
   auto bucket_ms = units::parseDurationMs(bucket, &why);
@@ -480,7 +520,7 @@ int cmdTop(const Common& c, const QueryArgs& a, std::string by, std::string orde
   }
   auto keys = query::parseKeys(by, *bucket_ms * 1000000ULL, &why);
   if (!keys) {
-    throw CLI::ValidationError("--by", why);
+    throw CLI::ValidationError(stat.empty() ? "--by" : "--stat", why);
   }
   query::QueryOptions q;
   buildQuery(a, q);
@@ -489,7 +529,7 @@ int cmdTop(const Common& c, const QueryArgs& a, std::string by, std::string orde
     return 0;
   }
   Input in;
-  openInput(c, a, 100000, in);
+  openInput(c, a, in);
   std::unique_ptr<query::Aggregator> agg;
   auto t = query::aggregateFlows(*in.source, q, *keys, agg);
   endProgress(q);
@@ -497,6 +537,7 @@ int cmdTop(const Common& c, const QueryArgs& a, std::string by, std::string orde
     printGroups(std::cout, *agg, agg->top(metric, a.limit), f, t, false);
   }
   finish(a, f, t);
+  noteLiveCap(a, in, 0);  // ranks over the rings only
   return 0;
 }
 
@@ -518,7 +559,7 @@ int cmdSeries(const Common& c, const QueryArgs& a, const std::string& bucket) {
     return 0;
   }
   Input in;
-  openInput(c, a, 100000, in);
+  openInput(c, a, in);
   std::unique_ptr<query::Aggregator> agg;
   auto t = query::aggregateFlows(*in.source, q, *keys, agg);
   endProgress(q);
@@ -526,6 +567,7 @@ int cmdSeries(const Common& c, const QueryArgs& a, const std::string& bucket) {
     printSeries(std::cout, *agg, b, f);
   }
   finish(a, f, t);
+  noteLiveCap(a, in, 0);
   return 0;
 }
 
@@ -759,7 +801,9 @@ int runCli(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2 (CLI11's own codes, 105..114,
+    // would tell scripts nothing they can rely on).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const std::exception& e) {
     std::cerr << "net-collector: " << e.what() << "\n";
     return 1;

@@ -33,7 +33,12 @@ int main(int argc, char** argv) {
                "exit (1 on errors)");
   app.add_flag("--dump-config", dump, "print the effective config (defaults filled in) and exit");
   app.add_option("--log-level", level, "debug | info | warning | error (overrides log.level)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2, as for net-collector.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (config_path.empty() && ::access(kDefaultConfig, F_OK) == 0) {
     config_path = kDefaultConfig;

@@ -182,6 +182,11 @@ void addGenCommand(CLI::App& app) {
                   "IPFIX observation domain / v9 source id / sFlow sub-agent / v5 engine id")
       ->capture_default_str();
   gen->add_option("--agent", o.agent, "sFlow agent address (default --source or 127.0.0.1)");
+  gen->add_option("--counters-interval", o.counters_interval,
+                  "sFlow: a counters sample (generic interface counters of the data source) in "
+                  "the first datagram and every N datagrams, for `net-collector interfaces` "
+                  "(0 = none)")
+      ->capture_default_str();
   gen->add_option("--seed", o.seed, "random seed")->capture_default_str();
   gen->add_flag("--fixed-time", o.fixed_time,
                 "timestamps from a virtual clock (byte-identical output for the same seed)");

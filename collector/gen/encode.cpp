@@ -547,6 +547,14 @@ size_t encodeSflow(std::span<const FlowRecord> records, ExportState& state,
   uint8_t* p = base + header_len;
   uint8_t scratch[128];
   size_t taken = 0;
+  // Counters sample: tag, length, sequence, source, 1 record; record tag, length, 88 bytes.
+  constexpr size_t kCountersSampleLen = 12 + 8 + 88;
+  uint8_t* counters_at = nullptr;
+  if (state.counters_interval > 0 && state.datagrams % state.counters_interval == 0 &&
+      header_len + 8 + kCountersSampleLen <= max_len) {
+    counters_at = p;  // filled in below, once this datagram's samples are counted
+    p += 8 + kCountersSampleLen;
+  }
   for (const FlowRecord& r : records) {
     uint32_t frame_len = wire::sflowFrameLength(r);
     uint32_t seq = state.sample_sequence + 1;
@@ -577,11 +585,40 @@ size_t encodeSflow(std::span<const FlowRecord> records, ExportState& state,
     std::fill(p, p + (pad4(hdr) - hdr), uint8_t{0});
     p += pad4(hdr) - hdr;
     state.sample_sequence = seq;
+    state.if_in_octets += uint64_t{frame_len} * state.sampling;
+    state.if_in_packets += state.sampling;
     ++taken;
   }
   if (taken == 0 && !records.empty()) {
     out.clear();
     return 0;
+  }
+  if (counters_at != nullptr) {
+    uint8_t* c = counters_at;
+    c = put32(c, 2);  // enterprise 0, format 2: counters sample
+    c = put32(c, static_cast<uint32_t>(kCountersSampleLen));
+    c = put32(c, ++state.counter_sequence);
+    c = put32(c, state.sflow_source_index & 0xffffff);  // source id class 0 (ifIndex)
+    c = put32(c, 1);                                    // one counter record
+    c = put32(c, 1);                                    // enterprise 0, format 1: generic if
+    c = put32(c, 88);
+    c = put32(c, state.sflow_source_index);  // ifIndex
+    c = put32(c, 6);                         // ifType: ethernetCsmacd
+    c = put64(c, 10'000'000'000ULL);         // ifSpeed
+    c = put32(c, 1);                         // ifDirection: full duplex
+    c = put32(c, 3);                         // ifStatus: admin up, oper up
+    c = put64(c, state.if_in_octets);
+    c = put32(c, static_cast<uint32_t>(state.if_in_packets));  // ifInUcastPkts
+    c = put32(c, 0);                                           // ifInMulticastPkts
+    c = put32(c, 0);                                           // ifInBroadcastPkts
+    c = put32(c, 0);                                           // ifInDiscards
+    c = put32(c, 0);                                           // ifInErrors
+    c = put32(c, 0xffffffff);                                  // ifInUnknownProtos: unknown
+    c = put64(c, 0);                                           // ifOutOctets
+    for (int k = 0; k < 5; ++k) {  // out unicast, multicast, broadcast, discards, errors
+      c = put32(c, 0);
+    }
+    put32(c, 0);  // ifPromiscuousMode
   }
   out.resize(static_cast<size_t>(p - base));
   uint8_t* h = base;
@@ -596,7 +633,7 @@ size_t encodeSflow(std::span<const FlowRecord> records, ExportState& state,
   h = put32(h, state.domain);
   h = put32(h, state.sequence);
   h = put32(h, uptimeMs(state.export_ns, state));
-  put32(h, static_cast<uint32_t>(taken));
+  put32(h, static_cast<uint32_t>(taken + (counters_at != nullptr ? 1 : 0)));
   ++state.datagrams;
   state.last_templates = 0;
   return taken;

@@ -114,6 +114,9 @@ struct GenOptions {
   uint32_t template_interval = 20;  // v9/IPFIX: templates every N datagrams (0 = first only)
   uint32_t domain = 1;  // v9 source id, IPFIX observation domain, sFlow sub-agent id, v5 engine id
   std::string agent;    // sFlow agent address; "" = source, else 127.0.0.1
+  // sFlow: a counters sample (generic interface counters of the data source) in datagram 0 and
+  // every N datagrams, so `net-collector interfaces` has something to show (0 = none).
+  uint32_t counters_interval = 10;
 
   uint64_t seed = 1;
   bool fixed_time = false;  // virtual clock from kFixedTimeNs (byte-identical runs)
@@ -165,14 +168,18 @@ struct ExportState {
   uint64_t boot_ns = 0;             // exporter boot time, for sysUptime (v5, v9, sFlow)
   IpAddr agent = IpAddr::fromV4(0x7f000001);  // sFlow agent address
   uint32_t sflow_source_index = 1;            // sFlow data source (ifIndex class 0)
+  uint32_t counters_interval = 0;  // sFlow: counters sample in datagram 0 and every N (0 = none)
   // Set before each datagram.
   uint64_t export_ns = 0;  // header export time
   // Counters, advanced by the encoders.
-  uint64_t datagrams = 0;        // datagrams encoded so far
-  uint32_t sequence = 0;         // v5: flows so far; v9: datagrams so far; IPFIX: data records so
-                                 // far (options data included); sFlow: last datagram sequence
-  uint32_t sample_sequence = 0;  // sFlow: last flow-sample sequence (1-based)
-  uint32_t last_templates = 0;   // template + options template records in the last datagram
+  uint64_t datagrams = 0;         // datagrams encoded so far
+  uint32_t sequence = 0;          // v5: flows so far; v9: datagrams so far; IPFIX: data records so
+                                  // far (options data included); sFlow: last datagram sequence
+  uint32_t sample_sequence = 0;   // sFlow: last flow-sample sequence (1-based)
+  uint32_t counter_sequence = 0;  // sFlow: last counters-sample sequence (1-based)
+  uint64_t if_in_octets = 0;      // sFlow: the data source's counters, advanced by every sampled
+  uint64_t if_in_packets = 0;     //   packet (frame length x rate, rate packets)
+  uint32_t last_templates = 0;    // template + options template records in the last datagram
 };
 
 // Each encoder clears `out`, writes ONE datagram holding as many of `records` (from the front) as
@@ -187,7 +194,10 @@ size_t encodeNetflowV9(std::span<const FlowRecord> records, ExportState& state,
 size_t encodeIpfix(std::span<const FlowRecord> records, ExportState& state,
                    std::vector<uint8_t>& out);
 // sFlow v5: one flow sample per record (one sampled packet: frame length = bytes / packets), each
-// with a raw packet header record (synthesised Ethernet + IPv4/IPv6 + TCP/UDP/ICMP headers).
+// with a raw packet header record (synthesised Ethernet + IPv4/IPv6 + TCP/UDP/ICMP headers). When
+// counters_interval > 0, datagram 0 and every counters_interval-th start with a counters sample
+// (0:2) holding one generic interface counters record (0:1, RFC 3176 if_counters) for the data
+// source: 10 Gbit/s Ethernet, up, input counters from the samples sent so far.
 size_t encodeSflow(std::span<const FlowRecord> records, ExportState& state,
                    std::vector<uint8_t>& out);
 size_t encode(Format format, std::span<const FlowRecord> records, ExportState& state,

@@ -67,6 +67,9 @@ struct Generator::Impl {
   std::vector<Kept> kept;
   uint32_t pass_sequence = 0;
   uint32_t pass_samples = 0;
+  uint32_t pass_counter_samples = 0;  // sFlow counters samples and what one pass adds to the
+  uint64_t pass_in_octets = 0;        //   data source's input counters
+  uint32_t pass_in_packets = 0;
 
   bool replay(uint64_t now_ns, std::vector<uint8_t>& out);
 
@@ -76,6 +79,7 @@ struct Generator::Impl {
     state.template_interval = o.template_interval;
     state.max_datagram = o.mtu;
     state.agent = addressOr(o.agent, addressOr(o.source, IpAddr::fromV4(0x7f000001)));
+    state.counters_interval = o.counters_interval;
     pending.reserve(wanted * 2);
   }
 };
@@ -124,10 +128,18 @@ bool Generator::Impl::replay(uint64_t now_ns, std::vector<uint8_t>& out) {
       size_t s = at + 16;
       while (s + 8 <= out.size()) {  // flow samples: tag 1, length, sequence, source, rate, pool
         const uint32_t len = wire::get32(p + s + 4);
-        const bool flow_sample = wire::get32(p + s) == 1;
-        if (flow_sample && s + 8 + 16 <= out.size()) {
+        const uint32_t tag = wire::get32(p + s);
+        if (tag == 1 && s + 8 + 16 <= out.size()) {
           add32(p + s + 8, pass * pass_samples);
           add32(p + s + 20, pass * pass_samples * state.sampling);
+        } else if (tag == 2 && s + 64 <= out.size()) {
+          // counters sample: sequence at 8; generic record from 20: ifInOctets at 52, ucast at 60
+          add32(p + s + 8, pass * pass_counter_samples);
+          const uint64_t octets =
+              (uint64_t{wire::get32(p + s + 52)} << 32 | wire::get32(p + s + 56)) +
+              pass * pass_in_octets;
+          wire::put64(p + s + 52, octets);
+          add32(p + s + 60, pass * pass_in_packets);
         }
         s += 8 + len;
       }
@@ -202,6 +214,9 @@ bool Generator::next(uint64_t now_ns, std::vector<uint8_t>& out) {
     m.kept.push_back(Impl::Kept{out, static_cast<uint32_t>(n), packets, bytes});
     m.pass_sequence = m.state.sequence;
     m.pass_samples = m.state.sample_sequence;
+    m.pass_counter_samples = m.state.counter_sequence;
+    m.pass_in_octets = m.state.if_in_octets;
+    m.pass_in_packets = static_cast<uint32_t>(m.state.if_in_packets);
   }
   return true;
 }

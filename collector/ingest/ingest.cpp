@@ -130,6 +130,43 @@ uint16_t boundPort(int fd) {
 
 }  // namespace
 
+void ShardStats::noteDenied(const IpAddr& address, uint64_t datagrams, uint64_t now_ns) {
+  DeniedSource* oldest = &denied_sources[0];
+  for (auto& d : denied_sources) {
+    if (d.last_ns != 0 && d.address == address) {
+      d.datagrams += datagrams;
+      d.last_ns = std::max(d.last_ns, now_ns);
+      return;
+    }
+    if (d.last_ns < oldest->last_ns) {
+      oldest = &d;  // an empty slot (0) is the oldest of all
+    }
+  }
+  *oldest = DeniedSource{address, datagrams, std::max<uint64_t>(now_ns, 1)};
+}
+
+void ShardStats::add(const ShardStats& other) {
+  addCounters(other);
+  for (const auto& d : other.denied_sources) {
+    if (d.last_ns != 0) {
+      noteDenied(d.address, d.datagrams, d.last_ns);
+    }
+  }
+}
+
+std::vector<DeniedSource> ShardStats::deniedSources() const {
+  std::vector<DeniedSource> out;
+  for (const auto& d : denied_sources) {
+    if (d.last_ns != 0) {
+      out.push_back(d);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const DeniedSource& a, const DeniedSource& b) {
+    return a.last_ns != b.last_ns ? a.last_ns > b.last_ns : a.address < b.address;
+  });
+  return out;
+}
+
 bool Network::contains(const IpAddr& a) const {
   unsigned full = prefix / 8;
   for (unsigned i = 0; i < full; ++i) {
@@ -339,6 +376,7 @@ class Ingest::Shard {
       }
       if (!ok) {
         stats_.denied += count;
+        stats_.noteDenied(meta.exporter, count, now);
         return;
       }
     }

@@ -7,10 +7,12 @@
 // lands on the same shard (its templates live there). A shard owns its Decoder and buffers: no
 // locks shared across shards, no allocation, logging, OVSDB or netlink work per datagram. Readiness
 // comes from Boost.Asio (async_wait on the socket); datagrams are drained with recvmmsg in batches.
-// Kernel drops (SO_RXQ_OVFL) and datagrams from exporters outside `allow` are counted.
+// Kernel drops (SO_RXQ_OVFL) and datagrams from exporters outside `allow` are counted; the last
+// few refused sources are remembered (ShardStats::denied_sources).
 //
 // Statistics are published by each shard once per second (and on demand) as immutable snapshots,
 // so readers on other threads never touch the hot path's state.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,6 +21,7 @@
 
 #include "collector/decode/decoder.hpp"
 #include "collector/metrics/stats.hpp"
+#include "collector/record/fields.hpp"
 #include "collector/record/flow_record.hpp"
 
 namespace nc::metrics {
@@ -79,9 +82,38 @@ struct IngestOptions {
   X(Counter, uint64_t, truncated, "truncated", None, "truncated (larger than the buffer)",        \
     "Datagrams dropped because they were larger than the receive buffer (MSG_TRUNC)")
 
+// A source whose datagrams collector.allow refused.
+struct DeniedSource {
+  IpAddr address;
+  uint64_t datagrams = 0;
+  uint64_t last_ns = 0;  // newest refused datagram; 0 = an empty slot
+};
+
 struct ShardStats {
   NC_STATS_DEFINE(ShardStats, NC_SHARD_STATS)
-  void add(const ShardStats& other) { addCounters(other); }
+  // The most recently refused sources, at most kDeniedSourcesKept (fixed storage: noting one on
+  // the receive path allocates nothing). When a new source arrives and the slots are full, the one
+  // refused longest ago is forgotten; its datagrams stay counted in `denied`.
+  static constexpr size_t kDeniedSourcesKept = 8;
+  std::array<DeniedSource, kDeniedSourcesKept> denied_sources{};
+
+  void noteDenied(const IpAddr& address, uint64_t datagrams, uint64_t now_ns);
+  // Counters summed; denied sources merged by address, the newest kept.
+  void add(const ShardStats& other);
+  // The denied sources in use, newest first.
+  std::vector<DeniedSource> deniedSources() const;
+  // metrics::toJson() calls this after the counters: "denied_sources": [{"address", "datagrams",
+  // "last_seen"}, ...], newest first (the `ingest` object of the daemon's status).
+  template <typename Json>
+  void jsonExtras(Json& out) const {
+    Json list = Json::array();
+    for (const auto& d : deniedSources()) {
+      list.push_back(Json{{"address", d.address.toString()},
+                          {"datagrams", d.datagrams},
+                          {"last_seen", formatTime(d.last_ns)}});
+    }
+    out["denied_sources"] = std::move(list);
+  }
 };
 
 // A shard's consumer of decoded output. Called on the shard's thread only.

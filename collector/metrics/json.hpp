@@ -10,7 +10,8 @@
 namespace nc::metrics {
 
 // {key: value, ...} for every counter of `stats`. A CountsBy counter becomes an object of its
-// non-zero exposed slots ({"truncated": 3}), empty when all are 0.
+// non-zero exposed slots ({"truncated": 3}), empty when all are 0. A struct with a member
+// `template <typename Json> void jsonExtras(Json&) const` adds its other keys after them.
 template <typename Stats>
 nlohmann::json toJson(const Stats& stats) {
   nlohmann::json out = nlohmann::json::object();
@@ -28,6 +29,9 @@ nlohmann::json toJson(const Stats& stats) {
       out[std::string(info.key)] = value;
     }
   });
+  if constexpr (requires { stats.jsonExtras(out); }) {
+    stats.jsonExtras(out);  // what a stats struct keeps besides counters (ingest: denied sources)
+  }
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -180,6 +181,17 @@ void addObject(const json& o, const std::string& where, FlowColumns& out) {
       out.append(r);
     }
     return;
+  }
+  // An object that names no flow field is a mistake (a wrong file, a typo in every key), not
+  // a flow from :: to :: in 1970: stop and name it, as nfdump stops on a file it cannot read.
+  // Unknown keys beside known ones are ignored (newer writers may add fields).
+  if (o.is_object() && std::none_of(o.items().begin(), o.items().end(), [](const auto& kv) {
+        return findField(kv.key()) != nullptr;
+      })) {
+    throw std::runtime_error(fmt::format(
+        "{}: no flow field in {} (expected JSON lines as written by `flows --format json`, "
+        "e.g. {{\"src_addr\":\"10.0.0.1\",\"bytes\":60}}, or nfdump -o json output)",
+        where, o.dump().substr(0, 80)));
   }
   if (!fromJson(o, r, &why)) {
     throw std::runtime_error(fmt::format("{}: {}", where, why));

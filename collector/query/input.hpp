@@ -7,6 +7,8 @@
 //     nfdump prints local time without a zone: read it as local time (TZ) like nfdump wrote it.
 //     ICMP flows get dst_port = type * 256 + code, as nfdump stores them, so `port` filters agree.
 // Either may be a JSON array or a stream of objects (one per line or concatenated).
+// An object with none of the flow fields (`net-collector fields`) is an error naming its line,
+// like a bad value: unknown keys beside known ones are ignored.
 #include <iosfwd>
 #include <string>
 

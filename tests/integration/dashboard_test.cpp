@@ -16,31 +16,12 @@
 
 #include "tests/support/daemon.hpp"
 #include "tests/support/support.hpp"
-#include "tests/unit/http/test_client.hpp"
 
 namespace nc {
 namespace {
 
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 nlohmann::json getJson(uint16_t port, const std::string& path) {
-  test::Client c(port);
-  if (!c.connected() ||
-      !c.send("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")) {
-    return nullptr;
-  }
-  auto a = c.read();
-  return a ? nlohmann::json::parse(a->body(), nullptr, false) : nlohmann::json();
+  return nlohmann::json::parse(test::httpGet(port, path), nullptr, false);
 }
 
 std::string gen(uint16_t port, std::vector<std::string> extra) {
@@ -60,7 +41,7 @@ TEST(DashboardBrowser, HeadlessChromiumLoadsGraphsDrillsDownAndShowsFilterErrors
     NC_SKIP_OR_FAIL("tests/browser/node_modules missing: run scripts/setup (npm ci there)");
   }
   test::TempDir pdir("dash-profiles");
-  const uint16_t http_port = freePort();
+  const uint16_t http_port = test::freeTcpPort();
   test::DaemonProcess d(fmt::format(
       "http: {{enabled: true, listen: \"127.0.0.1:{}\"}}\n"
       "profiles:\n"

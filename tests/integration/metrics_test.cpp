@@ -33,19 +33,6 @@ extern char** environ;
 namespace nc {
 namespace {
 
-// A free TCP port on 127.0.0.1 (bound and released; Prometheus binds it right after).
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // Prometheus in the background, stopped with SIGTERM.
 class Prometheus {
  public:
@@ -181,7 +168,7 @@ TEST(PrometheusScrape, CountersArriveWithTheirValues) {
   std::thread thread([&] { io.run(); });
 
   {
-    Prometheus prom(dir.path(), freePort(), server.port());
+    Prometheus prom(dir.path(), test::freeTcpPort(), server.port());
     ASSERT_TRUE(prom.running()) << prom.log();
     EXPECT_EQ(waitValue(prom, "net_collector_ingest_datagrams_total", "12345"), "12345")
         << prom.log() << prom.api("/api/v1/targets").dump(2);
@@ -225,7 +212,7 @@ TEST(PrometheusScrape, CountersArriveWithTheirValues) {
 TEST(PrometheusScrape, DaemonCountersMatchStatus) {
   NC_REQUIRE_TOOL("prometheus");
   test::TempDir dir("prom-daemon");
-  const uint16_t http_port = freePort();
+  const uint16_t http_port = test::freeTcpPort();
   test::DaemonProcess d(
       fmt::format("http: {{enabled: true, listen: \"127.0.0.1:{}\"}}\n", http_port));
   const std::string port = std::to_string(d.port());
@@ -240,7 +227,7 @@ TEST(PrometheusScrape, DaemonCountersMatchStatus) {
   const std::string records = std::to_string(st["ingest"]["records"].get<uint64_t>());
   const std::string datagrams = std::to_string(st["ingest"]["datagrams"].get<uint64_t>());
   {
-    Prometheus prom(dir.path(), freePort(), http_port);
+    Prometheus prom(dir.path(), test::freeTcpPort(), http_port);
     ASSERT_TRUE(prom.running()) << prom.log();
     EXPECT_EQ(waitValue(prom, "net_collector_ingest_records_total", records), records)
         << prom.log() << prom.api("/api/v1/targets").dump(2) << d.log();

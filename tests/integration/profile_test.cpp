@@ -21,7 +21,6 @@
 #include "common/clock.hpp"
 #include "tests/support/daemon.hpp"
 #include "tests/support/support.hpp"
-#include "tests/unit/http/test_client.hpp"
 
 namespace nc {
 namespace {
@@ -38,30 +37,6 @@ test::RunResult profileCmd(const test::DaemonProcess& d, std::vector<std::string
   std::vector<std::string> argv = {cli(), "--socket", d.socket()};
   argv.insert(argv.end(), args.begin(), args.end());
   return test::run(argv);
-}
-
-// A free TCP port on 127.0.0.1 (bound and released; the daemon binds it right after).
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// GET `path` from 127.0.0.1:port; the body ("" on failure).
-std::string httpGet(uint16_t port, const std::string& path) {
-  test::Client c(port);
-  if (!c.connected() ||
-      !c.send("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")) {
-    return "";
-  }
-  auto a = c.read();
-  return a ? a->body() : "";
 }
 
 // One kind of flow sent in a step.
@@ -230,7 +205,7 @@ bool waitUpdated(const test::DaemonProcess& d, const std::string& name, uint64_t
 TEST(Profiles, ChannelArithmeticAndBackfillMatchRrdtoolFetch) {
   NC_REQUIRE_TOOL("rrdtool");
   test::TempDir pdir("profiles");
-  const uint16_t http_port = freePort();
+  const uint16_t http_port = test::freeTcpPort();
   const std::string yaml = fmt::format(
       "http: {{enabled: true, listen: \"127.0.0.1:{}\"}}\n"
       "profiles:\n"
@@ -311,7 +286,7 @@ TEST(Profiles, ChannelArithmeticAndBackfillMatchRrdtoolFetch) {
   }
 
   // Prometheus counters per channel: the same counts, in total (sampling applied).
-  const std::string metrics = httpGet(http_port, "/metrics");
+  const std::string metrics = test::httpGet(http_port, "/metrics");
   EXPECT_NE(metrics.find("net_collector_profile_channel_flows_total{profile=\"arith\","
                          "channel=\"web\"} 80\n"),
             std::string::npos)

@@ -7,6 +7,7 @@
 // namespaces).
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -33,6 +34,12 @@ struct RunResult {
 // kills it (exit_code 128+9).
 RunResult run(const std::vector<std::string>& argv, const std::string& input = "",
               int timeout_s = 60);
+
+// A free TCP port on 127.0.0.1 (bound and released: a daemon or server binds it right after).
+uint16_t freeTcpPort();
+// GET http://127.0.0.1:port<path> (HTTP/1.1, Connection: close): the body, and the status in
+// `status` when given; "" and status 0 when the connection or the answer fails. Waits at most 10 s.
+std::string httpGet(uint16_t port, const std::string& path, int* status = nullptr);
 
 // RAII temporary directory.
 class TempDir {

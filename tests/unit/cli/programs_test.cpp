@@ -20,6 +20,18 @@ namespace {
 std::string daemonBin() {
   return (binDir() / "net-collectord").string();
 }
+
+// Starts net-collectord with `cfg`, its stderr into `errlog`; the child's pid (-1 on failure).
+pid_t spawnDaemon(const std::filesystem::path& cfg, const std::filesystem::path& errlog) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(errlog.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::execl(daemonBin().c_str(), "net-collectord", "--config", cfg.c_str(), nullptr);
+    ::_exit(127);
+  }
+  return pid;
+}
 std::string cliBin() {
   return (binDir() / "net-collector").string();
 }
@@ -61,6 +73,29 @@ TEST(Programs, HelpAndVersionEverywhere) {
   EXPECT_EQ(v.out.rfind("net-collectord 0.", 0), 0u) << v.out;
   auto c = run({cliBin(), "--version"});
   EXPECT_EQ(c.out.rfind("net-collector 0.", 0), 0u) << c.out;
+}
+
+// Every usage error exits 2 with CLI11's message (not CLI11's own codes 105..114); --help and
+// --version still exit 0.
+TEST(Programs, UsageErrorsExitTwo) {
+  struct Case {
+    std::vector<std::string> argv;
+    std::string message;
+  };
+  for (const auto& c : std::vector<Case>{
+           {{cliBin()}, "A subcommand is required"},                                // 106
+           {{cliBin(), "nosuchcommand"}, "A subcommand is required"},               // 106
+           {{cliBin(), "status", "--no-such-option"}, "--no-such-option"},          // 109
+           {{cliBin(), "check-config"}, "file is required"},                        // 106
+           {{cliBin(), "top", "-n", "many"}, "Could not convert: --limit = many"},  // 105
+           {{cliBin(), "top", "--limit"}, "--limit: 1 required UINT missing"},      // 114
+           {{daemonBin(), "--no-such-option"}, "--no-such-option"},                 // 109
+           {{daemonBin(), "--config"}, "--config: 1 required TEXT missing"},        // 114
+       }) {
+    auto r = run(c.argv);
+    EXPECT_EQ(r.exit_code, 2) << c.argv.back() << ": " << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.argv.back() << ": " << r.err;
+  }
 }
 
 TEST(Programs, CheckConfigPrintsEveryErrorAndExitsOne) {
@@ -226,6 +261,58 @@ TEST(Programs, QueriesOverJsonLines) {
   EXPECT_NE(r.err.find("nostore"), std::string::npos) << r.err;
 }
 
+// top -s names the bad order or key and lists the valid ones (not --by, not prefix lengths).
+TEST(Programs, TopStatErrorsNameTheBadPart) {
+  TempDir dir("stat");
+  auto in = dir.path() / "flows.jsonl";
+  writeFile(in, R"({"src_addr":"10.0.0.1","dst_addr":"10.0.0.2","packets":1,"bytes":60})"
+                "\n");
+  auto r = run({cliBin(), "top", "-i", in.string(), "-s", "dstport/foo"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--stat: unknown order 'foo' in 'dstport/foo' (KEY[/ORDER], ORDER one of "
+                       "flows, packets, bytes, pps, bps, bpp)"),
+            std::string::npos)
+      << r.err;
+  r = run({cliBin(), "top", "-i", in.string(), "-s", "bogus"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--stat: unknown key 'bogus' (field names from `net-collector fields`, or "
+                       "nfdump's srcip,"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("--by"), std::string::npos) << r.err;
+  r = run({cliBin(), "top", "-i", in.string(), "-s", "bogus/bytes"});
+  EXPECT_NE(r.err.find("--stat: unknown key 'bogus'"), std::string::npos) << r.err;
+  r = run({cliBin(), "top", "-i", in.string(), "-o", "volume"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--order: unknown order 'volume' (one of flows, packets, bytes, pps, bps, "
+                       "bpp)"),
+            std::string::npos)
+      << r.err;
+  // KEY/BITS still works, with or without an order.
+  r = run({cliBin(), "top", "-i", in.string(), "-s", "srcnet/24", "-f", "csv", "-q"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("10.0.0.0/24"), std::string::npos) << r.out;
+  r = run({cliBin(), "top", "-i", in.string(), "-s", "srcnet/24/bytes", "-f", "csv", "-q"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// A JSON object with no flow field is an error naming its line, not a 1970 flow from :: to ::.
+TEST(Programs, JsonInputWithoutFlowFieldsIsAnError) {
+  auto r = run({cliBin(), "flows", "-i", "-", "-f", "json"},
+               "{\"src_addr\":\"10.0.0.1\",\"bytes\":60}\n\n{\"garbage\":1}\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("-:3: no flow field in {\"garbage\":1}"), std::string::npos) << r.err;
+  r = run({cliBin(), "flows", "-i", "-", "-f", "json"}, "{}\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("-:1: no flow field in {}"), std::string::npos) << r.err;
+  // Unknown keys beside known ones are ignored.
+  r = run({cliBin(), "flows", "-i", "-", "-f", "json", "-q"},
+          "{\"src_addr\":\"10.0.0.1\",\"bytes\":60,\"future_field\":1}\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"src_addr\":\"10.0.0.1\""), std::string::npos) << r.out;
+}
+
 TEST(Programs, FiltersDocIsInStep) {
   auto r = run({cliBin(), "filters", "--markdown"});
   ASSERT_EQ(r.exit_code, 0);
@@ -256,6 +343,102 @@ TEST(Programs, StatusWithoutDaemonIsAClearError) {
       << r.err;
 }
 
+// --live: the filter applies before -n, -n 0 lists every flow the daemon holds, and a note says
+// when the daemon's ring (4096 flows a receive shard) may have cut the answer short.
+TEST(Programs, LiveQueriesFilterThenLimit) {
+  TempDir dir("live");
+  auto cfg = dir.path() / "nc.yaml";
+  auto sock = dir.path() / "control.sock";
+  writeFile(cfg,
+            "collector: {listen: [\"127.0.0.1:0\"], threads: 1}\novsdb: {enabled: false}\n"
+            "store: {path: " +
+                (dir.path() / "flows").string() + "}\ncontrol: {socket: " + sock.string() + "}\n");
+  auto errlog = dir.path() / "stderr.log";
+  const pid_t pid = spawnDaemon(cfg, errlog);
+  ASSERT_GE(pid, 0);
+  struct Stop {
+    pid_t pid;
+    ~Stop() {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } stop{pid};
+  nlohmann::json status;
+  for (int i = 0; i < 100 && status.is_null(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto r = run({cliBin(), "--socket", sock.string(), "status", "--json"});
+    if (r.exit_code == 0) {
+      status = nlohmann::json::parse(r.out);
+    }
+  }
+  ASSERT_FALSE(status.is_null()) << readFile(errlog);
+  const int port = status["listen"][0]["port"];
+  auto send = [&](int records) {
+    auto g = run({cliBin(), "gen", "-f", "ipfix", "-t", "127.0.0.1:" + std::to_string(port), "-n",
+                  std::to_string(records), "--rate", "0", "--dst-ports", "80,443,53", "--proto",
+                  "tcp", "-q"});
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+  };
+  auto waitRecords = [&](uint64_t want) {
+    for (int i = 0; i < 200; ++i) {
+      auto r = run({cliBin(), "--socket", sock.string(), "status", "--json"});
+      if (r.exit_code == 0 &&
+          nlohmann::json::parse(r.out)["ingest"].value("records", 0ULL) >= want) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  auto lines = [](const std::string& s) { return std::count(s.begin(), s.end(), '\n'); };
+  auto live = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {cliBin(), "--socket", sock.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+
+  send(300);
+  ASSERT_TRUE(waitRecords(300)) << readFile(errlog);
+  // The filter first, then the limit: three matching rows.
+  auto r = live({"flows", "--live", "-f", "json", "-q", "-n", "3", "dst", "port", "443"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(r.out), 3) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '{'),
+            lines(r.out));  // one object a line
+  size_t at = 0;
+  int with_443 = 0;
+  while ((at = r.out.find("\"dst_port\":443", at)) != std::string::npos) {
+    ++with_443;
+    ++at;
+  }
+  EXPECT_EQ(with_443, 3) << r.out;
+  // -n 0 (and no -n): every flow the daemon holds, not 100.
+  r = live({"flows", "--live", "-f", "json", "-q", "-n", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(r.out), 300);
+  EXPECT_EQ(r.err, "");  // the ring is not full: no note
+  r = live({"flows", "--live", "--summary", "-f", "json"});
+  EXPECT_EQ(nlohmann::json::parse(r.out)["flows"], 300) << r.out;
+
+  // Past the ring: 4096 kept, and the answer says so.
+  send(5000);
+  ASSERT_TRUE(waitRecords(5300)) << readFile(errlog);
+  r = live({"flows", "--live", "-f", "json", "-q", "-n", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(r.out), 4096);
+  EXPECT_NE(r.err.find("--live answered from the 4096 flows the daemon holds in memory (the "
+                       "newest 4096 per receive shard)"),
+            std::string::npos)
+      << r.err;
+  r = live({"flows", "--live", "-f", "json", "-q", "-n", "5", "dst port 53"});
+  EXPECT_EQ(lines(r.out), 5);
+  EXPECT_EQ(r.err, "");  // limited by -n, not by the ring
+  r = live({"top", "--live", "-f", "json", "-q", "--by", "dst_port"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(r.out), 3) << r.out;
+  EXPECT_NE(r.err.find("--live answered from the 4096 flows"), std::string::npos) << r.err;
+}
+
 // Starts the daemon, queries it, reloads a bad and a good config, and stops it with SIGTERM.
 TEST(Programs, DaemonLifecycle) {
   TempDir dir("daemon");
@@ -266,14 +449,8 @@ TEST(Programs, DaemonLifecycle) {
             "{socket: " +
                 sock.string() + "}\n");
   auto errlog = dir.path() / "stderr.log";
-  pid_t pid = ::fork();
+  const pid_t pid = spawnDaemon(cfg, errlog);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int fd = ::open(errlog.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 2);
-    ::execl(daemonBin().c_str(), "net-collectord", "--config", cfg.c_str(), nullptr);
-    ::_exit(127);
-  }
   bool up = false;
   for (int i = 0; i < 100 && !up; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

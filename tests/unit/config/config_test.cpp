@@ -250,6 +250,59 @@ TEST(Config, ReportsAllErrorsSortedByPosition) {
   EXPECT_LT(res.errors[1].column, res.errors[2].column);
 }
 
+// Listen addresses are validated as check-config runs, not when the daemon binds: literals only
+// (host names are not resolved), each broken entry reported once, each duplicate once, port 0 =
+// any.
+TEST(Config, ListenAddressesCheckedOnce) {
+  auto errors = [](const std::string& yaml) {
+    std::vector<std::string> out;
+    for (const auto& e : loadString(yaml, "f.yaml").errors) {
+      out.push_back(e.toString());
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(errors("collector: {listen: [\"1.2.3.4.5:2055\"]}\n"),
+            V{"f.yaml:1:22: collector.listen[0]: '1.2.3.4.5' is not an IPv4 or IPv6 address "
+              "(host names are not resolved; use e.g. 0.0.0.0:2055 or [::]:2055)"});
+  EXPECT_EQ(errors("collector: {listen: [\"localhost:2055\"]}\n"),
+            V{"f.yaml:1:22: collector.listen[0]: 'localhost' is not an IPv4 or IPv6 address "
+              "(host names are not resolved; use e.g. 0.0.0.0:2055 or [::]:2055)"});
+  EXPECT_EQ(errors("collector: {listen: [\"[::1:2055\"]}\n"),
+            V{"f.yaml:1:22: collector.listen[0]: '[::1:2055' must look like [ADDR]:PORT"});
+  // Only the port error: the broken entry is not also a duplicate of the default 0.0.0.0:2055.
+  EXPECT_EQ(errors("collector: {listen: [{port: 70000}, {address: 0.0.0.0, port: 2055}]}\n"),
+            V{"f.yaml:1:29: collector.listen[0].port: must be 0..65535 (got 70000)"});
+  EXPECT_EQ(errors("collector: {listen: [{address: localhost, port: 2055}, 2055]}\n"),
+            V{"f.yaml:1:32: collector.listen[0].address: 'localhost' is not an IPv4 or IPv6 "
+              "address"});
+  // Each duplicate once.
+  EXPECT_EQ(errors("collector: {listen: [2055, 2055, 2055]}\n"),
+            (V{"f.yaml:1:28: collector.listen[1]: duplicate listener 0.0.0.0:2055",
+               "f.yaml:1:34: collector.listen[2]: duplicate listener 0.0.0.0:2055"}));
+  // Port 0 binds any free port (tests rely on it); literals of both families are fine.
+  auto ok =
+      loadString("collector: {listen: [\"127.0.0.1:0\", \"[::1]:0\", {port: 0}]}\n", "f.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.errors.front().toString();
+  EXPECT_EQ(ok.config.collector.listen[0].port, 0);
+  EXPECT_EQ(ok.config.collector.listen[1].address, "::1");
+}
+
+// Channel filters are compiled by check-config.
+TEST(Config, ProfileChannelFilterCompiled) {
+  auto res = loadString(
+      "profiles:\n  declared:\n    - name: p\n      channels: [{name: c, filter: \"proto tcp and "
+      "and\"}]\n",
+      "f.yaml");
+  ASSERT_EQ(res.errors.size(), 1u);
+  EXPECT_NE(
+      res.errors[0].toString().find(
+          "f.yaml:4:51: profiles.declared[0].channels[0].filter: bad filter: expected a filter "
+          "primitive, got 'and' (in 'proto tcp and and')"),
+      std::string::npos)
+      << res.errors[0].toString();
+}
+
 TEST(Config, MissingFileIsOneClearError) {
   auto res = loadFile("/nonexistent/net-collector.yaml");
   ASSERT_EQ(res.errors.size(), 1u);

@@ -492,6 +492,19 @@ TEST(EncodeSflow, HeaderSamplesSequencesAndSampledHeaders) {
     EXPECT_EQ(g.uptime, uptime(kFixedTimeNs + i * kNsPerMs, b.states[i]));
     ASSERT_EQ(g.samples.size(), b.records[i].size());
     EXPECT_GT(g.samples.size(), 5u);
+    // A counters sample (default --counters-interval 10) in datagrams 0, 10, 20, 30.
+    EXPECT_EQ(g.num_samples, g.samples.size() + g.counters.size());
+    ASSERT_EQ(g.counters.size(), i % 10 == 0 ? 1u : 0u) << i;
+    if (!g.counters.empty()) {
+      const test::SflowCounters& cs = g.counters[0];
+      EXPECT_EQ(cs.sequence, i / 10 + 1);
+      EXPECT_EQ(cs.source_id, 1u);
+      EXPECT_TRUE(cs.generic);
+      EXPECT_EQ(cs.if_index, 1u);
+      EXPECT_EQ(cs.if_speed, 10'000'000'000ULL);
+      EXPECT_EQ(cs.if_status, 3u);
+      EXPECT_GT(cs.in_octets, 0u);
+    }
     for (size_t k = 0; k < g.samples.size(); ++k) {
       const test::SflowSample& s = g.samples[k];
       const FlowRecord& r = b.records[i][k];

@@ -140,10 +140,12 @@ TEST_P(GenTshark, DissectsCleanlyAndTotalsMatch) {
 
   if (sflow) {
     // 2. sFlow: samples, sequence numbers, sampling rate and frame lengths.
-    Rows rows = fields(o.pcap, decode_as,
-                       {"sflow_245.sequence_number", "sflow_245.numsamples",
-                        "sflow.flow_sample.sequence_number", "sflow.flow_sample.sampling_rate",
-                        "sflow_245.header.frame_length", "sflow.flow_sample.sample_pool"});
+    Rows rows = fields(
+        o.pcap, decode_as,
+        {"sflow_245.sequence_number", "sflow_245.numsamples", "sflow.flow_sample.sequence_number",
+         "sflow.flow_sample.sampling_rate", "sflow_245.header.frame_length",
+         "sflow.flow_sample.sample_pool", "sflow.counters_sample.sequence_number",
+         "sflow_245.ifindex", "sflow_245.ifspeed", "sflow_245.ifinoct"});
     ASSERT_EQ(rows.size(), 60u);
     uint64_t samples = 0;
     uint64_t frame_bytes = 0;
@@ -152,7 +154,18 @@ TEST_P(GenTshark, DissectsCleanlyAndTotalsMatch) {
       const auto& r = rows[i];
       ASSERT_EQ(r[0].size(), 1u);
       EXPECT_EQ(num(r[0][0]), i + 1) << "datagram sequence";
-      uint64_t n = num(r[1][0]);
+      // A counters sample (generic interface counters) in datagrams 0, 10, 20, ... (gen's
+      // default --counters-interval); the rest are flow samples.
+      const size_t counters = i % 10 == 0 ? 1 : 0;
+      ASSERT_EQ(r[6].size(), counters) << "datagram " << i;
+      if (counters == 1) {
+        EXPECT_EQ(num(r[6][0]), i / 10 + 1) << "counters sample sequence";
+        ASSERT_EQ(r[7].size(), 1u);
+        EXPECT_EQ(num(r[7][0]), 1u);
+        EXPECT_EQ(num(r[8][0]), 10'000'000'000ULL);
+        EXPECT_GT(num(r[9][0]), 0u);
+      }
+      uint64_t n = num(r[1][0]) - counters;
       EXPECT_EQ(r[2].size(), n);
       EXPECT_EQ(r[4].size(), n);
       samples += n;

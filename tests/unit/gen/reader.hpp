@@ -409,6 +409,19 @@ struct SflowSample {
   Flow flow;
 };
 
+// A counters sample (0:2) and its generic interface record (0:1), when present.
+struct SflowCounters {
+  uint32_t sequence = 0;
+  uint32_t source_id = 0;
+  bool generic = false;
+  uint32_t if_index = 0;
+  uint32_t if_type = 0;
+  uint64_t if_speed = 0;
+  uint32_t if_status = 0;
+  uint64_t in_octets = 0;
+  uint32_t in_ucast = 0;
+};
+
 struct SflowDatagram {
   uint32_t version = 0;
   IpAddr agent;
@@ -416,7 +429,8 @@ struct SflowDatagram {
   uint32_t sequence = 0;
   uint32_t uptime = 0;
   uint32_t num_samples = 0;
-  std::vector<SflowSample> samples;
+  std::vector<SflowSample> samples;     // flow samples
+  std::vector<SflowCounters> counters;  // counters samples
 };
 
 inline void decodeSampledHeader(SflowSample& s) {
@@ -485,8 +499,41 @@ inline bool parseSflow(std::span<const uint8_t> d, SflowDatagram& g, std::string
       return false;
     }
     Cursor s(c.bytes(len));
+    if (tag == 2) {
+      SflowCounters cs;
+      cs.sequence = s.u32();
+      cs.source_id = s.u32();
+      uint32_t nrec = s.u32();
+      for (uint32_t k = 0; k < nrec && s.ok(); ++k) {
+        uint32_t rtag = s.u32();
+        uint32_t rlen = s.u32();
+        if (!s.ok() || rlen > s.left()) {
+          err = "bad counter record length";
+          return false;
+        }
+        Cursor r(s.bytes(rlen));
+        if (rtag == 1 && rlen == 88) {
+          cs.generic = true;
+          cs.if_index = r.u32();
+          cs.if_type = r.u32();
+          cs.if_speed = uint64_t{r.u32()} << 32;
+          cs.if_speed |= r.u32();
+          r.u32();  // direction
+          cs.if_status = r.u32();
+          cs.in_octets = uint64_t{r.u32()} << 32;
+          cs.in_octets |= r.u32();
+          cs.in_ucast = r.u32();
+        }
+      }
+      if (!s.ok()) {
+        err = "bad counters sample";
+        return false;
+      }
+      g.counters.push_back(cs);
+      continue;
+    }
     if (tag != 1) {
-      err = "not a flow sample";
+      err = "not a flow or counters sample";
       return false;
     }
     SflowSample fs;

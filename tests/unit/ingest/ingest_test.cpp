@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "collector/gen/gen.hpp"
+#include "collector/metrics/json.hpp"
 #include "tests/support/support.hpp"
 
 namespace nc::ingest {
@@ -177,6 +178,49 @@ TEST(Ingest, AllowListDropsAndCountsOthers) {
   }));
   EXPECT_EQ(in.totals().denied, st.datagrams);
   EXPECT_EQ(t.records.load(), 0u);
+  // Which source was denied: remembered with its count, and in the status JSON.
+  auto denied = in.totals().deniedSources();
+  ASSERT_EQ(denied.size(), 1u);
+  EXPECT_EQ(denied[0].address.toString(), "127.0.0.1");
+  EXPECT_EQ(denied[0].datagrams, st.datagrams);
+  nlohmann::json j = metrics::toJson(in.totals());
+  EXPECT_EQ(j["denied"], st.datagrams);
+  ASSERT_EQ(j["denied_sources"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["denied_sources"][0]["address"], "127.0.0.1");
+  EXPECT_EQ(j["denied_sources"][0]["datagrams"], st.datagrams);
+  EXPECT_EQ(j["denied_sources"][0]["last_seen"].get<std::string>().size(), 24u) << j.dump();
+}
+
+// The denied sources are bounded: the one refused longest ago is forgotten (its datagrams stay
+// in `denied`); the same source is counted in one slot, also when shards are merged.
+TEST(Ingest, DeniedSourcesAreBoundedAndMerged) {
+  auto addr = [](int i) {
+    IpAddr a;
+    EXPECT_TRUE(IpAddr::parse("192.0.2." + std::to_string(i), a));
+    return a;
+  };
+  ShardStats s;
+  for (int i = 1; i <= 10; ++i) {
+    s.noteDenied(addr(i), 1, 1000 + static_cast<uint64_t>(i));
+  }
+  s.noteDenied(addr(10), 2, 2000);
+  auto d = s.deniedSources();
+  ASSERT_EQ(d.size(), ShardStats::kDeniedSourcesKept);
+  EXPECT_EQ(d.front().address, addr(10));  // newest first
+  EXPECT_EQ(d.front().datagrams, 3u);
+  EXPECT_EQ(d.back().address, addr(3));  // 1 and 2 were forgotten
+  ShardStats other;
+  other.noteDenied(addr(10), 5, 3000);
+  other.noteDenied(addr(99), 1, 2500);
+  ShardStats total;
+  total.add(s);
+  total.add(other);
+  d = total.deniedSources();
+  ASSERT_EQ(d.size(), ShardStats::kDeniedSourcesKept);
+  EXPECT_EQ(d[0].address, addr(10));
+  EXPECT_EQ(d[0].datagrams, 8u);
+  EXPECT_EQ(d[0].last_ns, 3000u);
+  EXPECT_EQ(d[1].address, addr(99));
 }
 
 TEST(Ingest, NetworkContains) {

@@ -124,13 +124,14 @@ TEST(Stats, HttpServerStatsMergesEveryCounter) {
 }
 
 // The status JSON's `ingest` object: the same keys as before the registry (plus the daemon's own
-// interfaces and rates, added by the daemon).
+// interfaces and rates, added by the daemon), and the sources collector.allow refused.
 TEST(Stats, ShardStatsJsonNamesUnchanged) {
   const ingest::ShardStats s = numbered<ingest::ShardStats>(0);
   const nlohmann::json j = toJson(s);
   EXPECT_EQ(keysOf(j), (std::set<std::string>{"datagrams", "gro_datagrams", "bytes", "records",
                                               "counter_samples", "decode_errors", "denied",
-                                              "truncated", "kernel_drops"}));
+                                              "truncated", "kernel_drops", "denied_sources"}));
+  EXPECT_EQ(j["denied_sources"], nlohmann::json::array());
   EXPECT_EQ(j["datagrams"], s.datagrams);
   EXPECT_EQ(j["gro_datagrams"], s.gro_datagrams);
   EXPECT_EQ(j["bytes"], s.bytes);
