@@ -74,8 +74,9 @@ using Handler = std::function<Response(const Request&)>;
 // worker that scans the flow store). While it has not answered, the connection waits (reads
 // nothing more; keep-alive resumes after the answer). Calls after the first are ignored; when
 // every copy of `respond` is destroyed without a call the request is answered 500. `respond`
-// must not be called after the server's io_context is destroyed. A handler that throws before
-// answering is answered 500 with the exception's message.
+// must not be called, and every copy of it must be destroyed, before the server's io_context is
+// destroyed (it keeps the connection alive). A handler that throws before answering is answered
+// 500 with the exception's message.
 using Respond = std::function<void(Response)>;
 using AsyncHandler = std::function<void(const Request&, Respond respond)>;
 

@@ -26,6 +26,9 @@
 #include "tests/unit/dashboard/demo_data.hpp"
 #include "tests/unit/http/test_client.hpp"
 
+// /api/graph renders through librrd, which leaks inside itself: tests/support/graph_leaks.hpp.
+#include "tests/support/graph_leaks.hpp"
+
 namespace nc::dashboard {
 namespace {
 
